@@ -16,6 +16,7 @@
 
 pub mod archiver;
 pub mod backend;
+pub mod blob;
 pub mod chunker;
 pub mod compression;
 pub mod crypto;
@@ -28,5 +29,6 @@ pub mod repository;
 pub mod restorer;
 pub mod tree;
 
+pub use blob::{BlobHandle, BlobType};
 pub use error::{Error, Result};
 pub use id::{BlobId, Id, IndexId, KeyId, LockId, PackId, SnapshotId, TreeId};
