@@ -21,6 +21,7 @@ pub mod chunker;
 pub mod compression;
 pub mod crypto;
 pub mod error;
+pub mod filter;
 pub mod format;
 pub mod id;
 pub mod index;

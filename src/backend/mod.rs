@@ -16,8 +16,8 @@ pub mod layout;
 pub mod local;
 pub mod mem;
 
-// pub use local::LocalBackend; (backend helper: restore)
-// pub use mem::MemBackend; (backend helper: restore)
+pub use local::LocalBackend;
+pub use mem::MemBackend;
 
 use crate::error::{Error, Result};
 

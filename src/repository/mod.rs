@@ -1,1 +1,483 @@
-//! (placeholder: being written)
+//! The repository: a backend, the master key, the config and the index
+//! behind one handle.
+//!
+//! Everything that involves crypto goes through here: `load_*`/`save_*` of
+//! unpacked files (config, keys, snapshots, index files, locks) and of blobs.
+//! Invariants:
+//! - every file read from the backend is checked before use: its name must be
+//!   the SHA-256 of its stored bytes (except `config`), its MAC must verify,
+//!   and a blob's plaintext must hash to its id;
+//! - blobs are saved into packs that are written whole; a pack's blobs enter
+//!   the in-memory index only after the pack is stored, and the index files
+//!   that list them are written by [`Repository::flush`] after the packs, so
+//!   a crash never leaves an index entry pointing at a missing pack.
+
+mod keys;
+mod lock;
+mod open;
+mod packer;
+
+pub use keys::KeyInfo;
+pub use lock::{hostname, LockGuard, LockKind};
+pub use open::{ChunkerChoice, InitOptions, OpenOptions};
+
+use std::sync::Arc;
+
+use parking_lot::{Mutex, RwLock};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::backend::{describe, Backend, FileType};
+use crate::blob::{BlobHandle, BlobType};
+use crate::chunker::{ChunkerKind, Polynomial};
+use crate::compression::{self, CompressionMode};
+use crate::crypto::MasterKey;
+use crate::error::{Error, Result};
+use crate::format::config::Config;
+use crate::format::snapshot::Snapshot;
+use crate::format::tree::Tree;
+use crate::id::{BlobId, Id, IndexId, KeyId, PackId, SnapshotId, TreeId};
+use crate::index::{IndexEntry, MasterIndex};
+use crate::pack;
+
+use packer::Packer;
+
+/// The largest unpacked file (index, snapshot, key, lock) we accept after
+/// decompression. restic's index files stay far below this.
+const MAX_UNPACKED_SIZE: usize = 1 << 30;
+
+/// An open repository.
+pub struct Repository {
+    backend: Arc<dyn Backend>,
+    key: MasterKey,
+    key_id: KeyId,
+    config: Config,
+    chunker: ChunkerKind,
+    compression: CompressionMode,
+    index: RwLock<MasterIndex>,
+    packer: Mutex<Packer>,
+}
+
+impl Repository {
+    /// The backend this repository lives in.
+    pub fn backend(&self) -> &Arc<dyn Backend> {
+        &self.backend
+    }
+
+    /// The master key.
+    pub fn key(&self) -> &MasterKey {
+        &self.key
+    }
+
+    /// The id of the key file that opened this repository.
+    pub fn key_id(&self) -> KeyId {
+        self.key_id
+    }
+
+    /// The repository config.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The repository format version (1 or 2).
+    pub fn version(&self) -> u32 {
+        self.config.version
+    }
+
+    /// The chunker new files are split with.
+    pub fn chunker(&self) -> ChunkerKind {
+        self.chunker
+    }
+
+    /// The compression mode for new blobs and files (always `Off` in v1).
+    pub fn compression(&self) -> CompressionMode {
+        self.compression
+    }
+
+    /// Change the compression mode (ignored for v1 repositories).
+    pub fn set_compression(&mut self, mode: CompressionMode) {
+        if self.config.version >= 2 {
+            self.compression = mode;
+        }
+    }
+
+    /// Change the target pack size in bytes.
+    pub fn set_pack_size(&mut self, bytes: usize) {
+        self.packer.get_mut().set_pack_size(bytes);
+    }
+
+    /// The in-memory index.
+    pub fn index(&self) -> parking_lot::RwLockReadGuard<'_, MasterIndex> {
+        self.index.read()
+    }
+
+    // ---- unpacked files -------------------------------------------------
+
+    /// Read, verify and decrypt an unpacked file (key, snapshot, index, lock,
+    /// config). Keys and the config are never compressed; the others are
+    /// decoded according to restic's leading-byte rule.
+    pub fn load_unpacked(&self, tpe: FileType, name: &str) -> Result<Vec<u8>> {
+        let what = describe(tpe, name);
+        let data = self.backend.read(tpe, name)?;
+        if tpe != FileType::Config {
+            let actual = Id::hash(&data);
+            if actual.to_hex() != name {
+                return Err(Error::HashMismatch {
+                    what,
+                    expected: name.to_string(),
+                    actual: actual.to_hex(),
+                });
+            }
+        }
+        let plain = self
+            .key
+            .decrypt(&data)
+            .map_err(|_| Error::MacMismatch(what.clone()))?;
+        match tpe {
+            FileType::Config | FileType::Key => Ok(plain),
+            _ => compression::decode_unpacked(&plain, MAX_UNPACKED_SIZE)
+                .map_err(|e| Error::corrupt(what, e)),
+        }
+    }
+
+    /// Encode (compress in v2), encrypt and store an unpacked file; returns
+    /// its id, the SHA-256 of the stored bytes.
+    pub fn save_unpacked(&self, tpe: FileType, plain: &[u8]) -> Result<Id> {
+        let encoded;
+        let plain = match tpe {
+            FileType::Config | FileType::Key => plain,
+            _ => {
+                encoded = compression::encode_unpacked(plain, self.version(), self.compression);
+                &encoded
+            }
+        };
+        let data = self.key.encrypt(plain);
+        let id = Id::hash(&data);
+        let name = match tpe {
+            FileType::Config => "config".to_string(),
+            _ => id.to_hex(),
+        };
+        self.backend.write(tpe, &name, &data)?;
+        Ok(id)
+    }
+
+    /// Load and parse a JSON unpacked file.
+    pub fn load_json<T: DeserializeOwned>(&self, tpe: FileType, name: &str) -> Result<T> {
+        let plain = self.load_unpacked(tpe, name)?;
+        serde_json::from_slice(&plain).map_err(|e| Error::corrupt(describe(tpe, name), e))
+    }
+
+    /// Serialize and save a JSON unpacked file.
+    pub fn save_json<T: Serialize>(&self, tpe: FileType, value: &T) -> Result<Id> {
+        let json = serde_json::to_vec(value)
+            .map_err(|e| Error::InvalidArgument(format!("cannot encode {}: {e}", tpe.name())))?;
+        self.save_unpacked(tpe, &json)
+    }
+
+    /// The ids of all files of one type. Names that are not ids are skipped.
+    pub fn list_ids(&self, tpe: FileType) -> Result<Vec<Id>> {
+        let mut ids: Vec<Id> = self
+            .backend
+            .list(tpe)?
+            .into_iter()
+            .filter_map(|f| Id::from_hex(&f.name).ok())
+            .collect();
+        ids.sort();
+        Ok(ids)
+    }
+
+    /// Resolve a unique id prefix among the files of one type.
+    pub fn find_id(&self, tpe: FileType, prefix: &str) -> Result<Id> {
+        if let Ok(id) = Id::from_hex(prefix) {
+            return Ok(id);
+        }
+        let matches: Vec<Id> = self
+            .list_ids(tpe)?
+            .into_iter()
+            .filter(|id| id.has_prefix(prefix))
+            .collect();
+        match matches.as_slice() {
+            [id] => Ok(*id),
+            [] => Err(Error::NotFound(format!("{} {prefix}", tpe.name()))),
+            _ => Err(Error::InvalidArgument(format!(
+                "{} prefix {prefix} is ambiguous ({} matches)",
+                tpe.name(),
+                matches.len()
+            ))),
+        }
+    }
+
+    // ---- index -----------------------------------------------------------
+
+    /// Load every index file into the in-memory index.
+    pub fn load_index(&self) -> Result<()> {
+        let ids = self.list_ids(FileType::Index)?;
+        let mut index = MasterIndex::new();
+        for id in ids {
+            let file: crate::format::index::IndexFile =
+                self.load_json(FileType::Index, &id.to_hex())?;
+            index.add_index_file(&file);
+        }
+        *self.index.write() = index;
+        Ok(())
+    }
+
+    /// The index files currently in the repository (id and contents).
+    pub fn load_index_files(&self) -> Result<Vec<(IndexId, crate::format::index::IndexFile)>> {
+        self.list_ids(FileType::Index)?
+            .into_iter()
+            .map(|id| Ok((IndexId(id), self.load_json(FileType::Index, &id.to_hex())?)))
+            .collect()
+    }
+
+    /// Where a blob is stored, if the index knows it.
+    pub fn lookup(&self, handle: &BlobHandle) -> Option<IndexEntry> {
+        self.index.read().get(handle)
+    }
+
+    /// True if the repository (index or packs being written) has the blob.
+    pub fn has_blob(&self, handle: &BlobHandle) -> bool {
+        self.index.read().has(handle) || self.packer.lock().has_pending(handle)
+    }
+
+    // ---- blobs -----------------------------------------------------------
+
+    /// Load, verify and return a blob's plaintext.
+    pub fn load_blob(&self, tpe: BlobType, id: &BlobId) -> Result<Vec<u8>> {
+        let handle = BlobHandle::new(tpe, *id);
+        let entry = self
+            .lookup(&handle)
+            .ok_or_else(|| Error::BlobNotInIndex(format!("{tpe} {id}")))?;
+        self.load_blob_from(&handle, &entry)
+    }
+
+    /// Load a blob from a given index entry (e.g. one of several copies).
+    pub fn load_blob_from(&self, handle: &BlobHandle, entry: &IndexEntry) -> Result<Vec<u8>> {
+        let encrypted = self.backend.read_range(
+            FileType::Pack,
+            &entry.pack.to_hex(),
+            u64::from(entry.offset),
+            u64::from(entry.length),
+        )?;
+        pack::decode_blob(
+            &self.key,
+            &entry.pack,
+            &entry.to_pack_blob(handle),
+            &encrypted,
+        )
+    }
+
+    /// Save a blob unless the repository has it already. Returns the blob id
+    /// and whether it was newly added. Packs are written as they fill up.
+    pub fn save_blob(&self, tpe: BlobType, data: &[u8]) -> Result<(BlobId, bool)> {
+        let id = BlobId(Id::hash(data));
+        let handle = BlobHandle::new(tpe, id);
+        if self.index.read().has(&handle) {
+            return Ok((id, false));
+        }
+        let (compressed, uncompressed_length) = match compression::compress(data, self.compression)
+        {
+            Some(c) if c.len() < data.len() => (Some(c), Some(blob_len(data.len())?)),
+            _ => (None, None),
+        };
+        let encrypted = self.key.encrypt(compressed.as_deref().unwrap_or(data));
+        let full = {
+            let mut packer = self.packer.lock();
+            if packer.has_pending(&handle) {
+                return Ok((id, false));
+            }
+            packer.add(handle, &encrypted, uncompressed_length)?
+        };
+        if let Some(pack) = full {
+            self.write_pack(pack)?;
+        }
+        Ok((id, true))
+    }
+
+    /// Load and parse a tree blob.
+    pub fn load_tree(&self, id: &TreeId) -> Result<Tree> {
+        let data = self.load_blob(BlobType::Tree, &BlobId::from(*id))?;
+        Tree::from_json(&data).map_err(|e| Error::corrupt(format!("tree {id}"), e))
+    }
+
+    /// Serialize and save a tree blob.
+    pub fn save_tree(&self, tree: &Tree) -> Result<TreeId> {
+        let json = tree.to_json();
+        let (id, _) = self.save_blob(BlobType::Tree, &json)?;
+        Ok(TreeId::from(id))
+    }
+
+    /// Write all partially filled packs, then the index files listing every
+    /// pack written since the last flush.
+    pub fn flush(&self) -> Result<()> {
+        let packs = self.packer.lock().take_all();
+        for pack in packs {
+            self.write_pack(pack)?;
+        }
+        let files = self.packer.lock().take_index_files();
+        for file in files {
+            self.save_json(FileType::Index, &file)?;
+        }
+        Ok(())
+    }
+
+    fn write_pack(&self, pack: packer::SealedPack) -> Result<()> {
+        let sealed = pack.finish(&self.key);
+        self.backend
+            .write(FileType::Pack, &sealed.id.to_hex(), &sealed.data)?;
+        self.index.write().insert_pack(sealed.id, &sealed.blobs);
+        self.packer.lock().pack_written(sealed.id, &sealed.blobs);
+        Ok(())
+    }
+
+    // ---- snapshots -------------------------------------------------------
+
+    /// Load one snapshot.
+    pub fn load_snapshot(&self, id: &SnapshotId) -> Result<Snapshot> {
+        self.load_json(FileType::Snapshot, &id.to_hex())
+    }
+
+    /// Save a snapshot; returns its id.
+    pub fn save_snapshot(&self, snapshot: &Snapshot) -> Result<SnapshotId> {
+        self.save_json(FileType::Snapshot, snapshot).map(SnapshotId)
+    }
+
+    /// Load every snapshot, sorted by time (oldest first).
+    pub fn list_snapshots(&self) -> Result<Vec<(SnapshotId, Snapshot)>> {
+        let mut all = Vec::new();
+        for id in self.list_ids(FileType::Snapshot)? {
+            let id = SnapshotId(id);
+            all.push((id, self.load_snapshot(&id)?));
+        }
+        all.sort_by(|a, b| a.1.time.cmp(&b.1.time).then(a.0.cmp(&b.0)));
+        Ok(all)
+    }
+
+    /// The ids of all packs in the backend with their sizes.
+    pub fn list_packs(&self) -> Result<Vec<(PackId, u64)>> {
+        Ok(self
+            .backend
+            .list(FileType::Pack)?
+            .into_iter()
+            .filter_map(|f| Id::from_hex(&f.name).ok().map(|id| (PackId(id), f.size)))
+            .collect())
+    }
+
+    /// Read and verify a pack's header.
+    pub fn load_pack_header(&self, id: &PackId, size: u64) -> Result<Vec<pack::PackBlob>> {
+        let name = id.to_hex();
+        pack::read_header(&self.key, id, size, |offset, length| {
+            self.backend
+                .read_range(FileType::Pack, &name, offset, length)
+        })
+    }
+
+    /// The polynomial of a Rabin repository, if that is its chunker.
+    pub fn polynomial(&self) -> Option<Polynomial> {
+        match self.chunker {
+            ChunkerKind::Rabin(p) => Some(p),
+            ChunkerKind::FastCdc => None,
+        }
+    }
+}
+
+fn blob_len(len: usize) -> Result<u32> {
+    u32::try_from(len)
+        .map_err(|_| Error::InvalidArgument(format!("blob of {len} bytes is too large")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::MemBackend;
+    use crate::crypto::kdf::KdfParams;
+
+    fn opts(version: u32) -> InitOptions {
+        InitOptions {
+            version,
+            kdf: KdfParams::insecure_fast(),
+            ..InitOptions::default()
+        }
+    }
+
+    #[test]
+    fn init_save_flush_reopen_load() {
+        for version in [1, 2] {
+            let be: Arc<dyn Backend> = Arc::new(MemBackend::new());
+            let repo = Repository::init(be.clone(), b"secret", &opts(version)).unwrap();
+            let text = b"hello hello hello hello hello hello hello hello".repeat(100);
+            let (id, new) = repo.save_blob(BlobType::Data, &text).unwrap();
+            assert!(new);
+            let (_, again) = repo.save_blob(BlobType::Data, &text).unwrap();
+            assert!(!again, "pending blobs are deduplicated");
+            repo.flush().unwrap();
+            assert_eq!(repo.list_ids(FileType::Index).unwrap().len(), 1);
+            assert_eq!(repo.list_ids(FileType::Pack).unwrap().len(), 1);
+
+            let reopened =
+                Repository::open(be.clone(), b"secret", &OpenOptions::default()).unwrap();
+            assert_eq!(reopened.version(), version);
+            reopened.load_index().unwrap();
+            let entry = reopened
+                .lookup(&BlobHandle::new(BlobType::Data, id))
+                .unwrap();
+            // v2 compresses this repetitive blob, v1 never does.
+            assert_eq!(entry.uncompressed_length.is_some(), version == 2);
+            assert_eq!(reopened.load_blob(BlobType::Data, &id).unwrap(), text);
+            assert!(matches!(
+                Repository::open(be, b"wrong", &OpenOptions::default()),
+                Err(Error::WrongPassword)
+            ));
+        }
+    }
+
+    #[test]
+    fn corrupted_blob_is_detected() {
+        let mem = Arc::new(MemBackend::new());
+        let be: Arc<dyn Backend> = mem.clone();
+        let repo = Repository::init(be.clone(), b"pw", &opts(2)).unwrap();
+        let (id, _) = repo.save_blob(BlobType::Data, b"some data").unwrap();
+        repo.flush().unwrap();
+        let pack = repo.list_ids(FileType::Pack).unwrap()[0].to_hex();
+        let mut data = be.read(FileType::Pack, &pack).unwrap();
+        data[20] ^= 1;
+        be.remove(FileType::Pack, &pack).unwrap();
+        be.write(FileType::Pack, &pack, &data).unwrap();
+        let err = repo.load_blob(BlobType::Data, &id).unwrap_err();
+        assert!(matches!(err, Error::MacMismatch(_)), "{err}");
+    }
+
+    #[test]
+    fn locks_conflict_and_release() {
+        let be: Arc<dyn Backend> = Arc::new(MemBackend::new());
+        let repo = Repository::init(be.clone(), b"pw", &opts(2)).unwrap();
+        let shared = repo.lock(LockKind::Shared).unwrap();
+        let shared2 = repo.lock(LockKind::Shared).unwrap();
+        assert!(matches!(
+            repo.lock(LockKind::Exclusive),
+            Err(Error::Locked(_))
+        ));
+        drop(shared);
+        drop(shared2);
+        assert!(repo.list_ids(FileType::Lock).unwrap().is_empty());
+        let excl = repo.lock(LockKind::Exclusive).unwrap();
+        assert!(matches!(repo.lock(LockKind::Shared), Err(Error::Locked(_))));
+        drop(excl);
+        assert!(repo.list_ids(FileType::Lock).unwrap().is_empty());
+    }
+
+    #[test]
+    fn keys_can_be_added_and_removed() {
+        let be: Arc<dyn Backend> = Arc::new(MemBackend::new());
+        let repo = Repository::init(be.clone(), b"one", &opts(2)).unwrap();
+        let second = repo
+            .add_key(b"two", KdfParams::insecure_fast(), "u", "h")
+            .unwrap();
+        let via_two = Repository::open(be.clone(), b"two", &OpenOptions::default()).unwrap();
+        assert_eq!(via_two.key_id(), second);
+        assert_eq!(via_two.config().id, repo.config().id);
+        assert!(via_two.remove_key(&second).is_err(), "current key stays");
+        repo.remove_key(&second).unwrap();
+        assert!(Repository::open(be, b"two", &OpenOptions::default()).is_err());
+    }
+}

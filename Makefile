@@ -1,0 +1,54 @@
+# cairn — build, demo and test entry points.
+#   make demo   build cairn and run its main job on a local demo repository
+#   make test   install what the suite needs, then run the whole suite
+SHELL := /bin/bash
+CARGO ?= cargo
+export CARGO_TERM_COLOR ?= never
+
+.PHONY: all build release demo test deps lint fmt unit integration clean
+
+all: build
+
+build:
+	$(CARGO) build --workspace
+
+release:
+	$(CARGO) build --release -p cairn
+
+# System packages the suite uses: restic (interop peer), fuse3 (mount tests),
+# rsync, attr (xattr tools). Installed only when missing.
+deps:
+	@need=""; \
+	command -v restic >/dev/null || need="$$need restic"; \
+	command -v fusermount3 >/dev/null || need="$$need fuse3"; \
+	command -v rsync >/dev/null || need="$$need rsync"; \
+	command -v setfattr >/dev/null || need="$$need attr"; \
+	command -v pkg-config >/dev/null || need="$$need pkg-config"; \
+	dpkg -s libfuse3-dev >/dev/null 2>&1 || need="$$need libfuse3-dev"; \
+	if [ -n "$$need" ]; then \
+	  echo "installing:$$need"; \
+	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$need; \
+	fi
+	@command -v $(CARGO) >/dev/null || { echo "cargo is required (rustup toolchain)"; exit 1; }
+
+demo: release
+	./scripts/demo.sh target/release/cairn
+
+fmt:
+	$(CARGO) fmt --all
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+unit:
+	$(CARGO) test --workspace --lib --bins
+
+integration:
+	$(CARGO) test --workspace --tests
+
+test: deps lint
+	$(CARGO) test --workspace
+
+clean:
+	$(CARGO) clean

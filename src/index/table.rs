@@ -1,0 +1,238 @@
+//! [`BlobTable`]: the locations of the blobs of one type, kept compact.
+//!
+//! Layout: every location is a 48-byte [`Slot`] (blob id, pack number,
+//! offset, length, plaintext length) in a flat vector; no per-blob heap
+//! object. Most slots live in `sorted`, ordered by blob id and searched by
+//! bisection. New slots go to `pending`, found through a hash map from id to
+//! the slot's position, until `pending` reaches an eighth of `sorted`; then
+//! it is sorted and merged into `sorted` in one linear pass. Inserting n
+//! blobs therefore costs O(n log n) in total, and memory stays at about
+//! 48 bytes per blob plus the transient hash map of the pending part.
+//!
+//! Invariants:
+//! - Slots of the same id appear in insertion order: in `sorted` (the sort
+//!   and the merge are stable), then in `pending`. So the first location
+//!   found is the first one inserted.
+//! - No two slots are identical (same id and same location).
+
+use std::collections::HashMap;
+
+use crate::id::BlobId;
+
+/// Below this many pending slots, never bother merging.
+const MIN_PENDING: usize = 4096;
+
+/// A blob's location, with the pack as a number into the index's pack list.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Location {
+    pub pack: u32,
+    pub offset: u32,
+    pub length: u32,
+    /// 0 if the blob is not compressed (restic's convention).
+    pub uncompressed_length: u32,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Slot {
+    id: BlobId,
+    loc: Location,
+}
+
+/// Locations of the blobs of one type. See the module docs.
+#[derive(Debug, Default)]
+pub(super) struct BlobTable {
+    sorted: Vec<Slot>,
+    pending: Vec<Slot>,
+    /// Position in `pending` of the first pending slot of each id.
+    pending_first: HashMap<BlobId, usize>,
+    /// Number of pending slots whose id was already pending.
+    pending_dups: usize,
+}
+
+impl BlobTable {
+    /// Number of locations stored.
+    pub fn len(&self) -> usize {
+        self.sorted.len() + self.pending.len()
+    }
+
+    /// The first location of `id`.
+    pub fn first(&self, id: &BlobId) -> Option<Location> {
+        self.sorted_range(id)
+            .first()
+            .map(|s| s.loc)
+            .or_else(|| self.pending_first.get(id).map(|&i| self.pending[i].loc))
+    }
+
+    /// Call `f` with every location of `id`, in insertion order.
+    pub fn for_each(&self, id: &BlobId, mut f: impl FnMut(Location)) {
+        for s in self.sorted_range(id) {
+            f(s.loc);
+        }
+        if let Some(&first) = self.pending_first.get(id) {
+            f(self.pending[first].loc);
+            if self.pending_dups > 0 {
+                for s in self.pending[first + 1..].iter().filter(|s| s.id == *id) {
+                    f(s.loc);
+                }
+            }
+        }
+    }
+
+    /// Add a location of `id` unless it is already recorded; returns whether
+    /// it was added.
+    pub fn insert(&mut self, id: BlobId, loc: Location) -> bool {
+        let mut known = false;
+        self.for_each(&id, |l| known |= l == loc);
+        if known {
+            return false;
+        }
+        let position = self.pending.len();
+        match self.pending_first.entry(id) {
+            std::collections::hash_map::Entry::Occupied(_) => self.pending_dups += 1,
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(position);
+            }
+        }
+        self.pending.push(Slot { id, loc });
+        if self.pending.len() >= MIN_PENDING.max(self.sorted.len() / 8) {
+            self.merge_pending();
+        }
+        true
+    }
+
+    /// Every (id, location), sorted part first; ids of the sorted part in
+    /// ascending order.
+    pub fn iter(&self) -> impl Iterator<Item = (BlobId, Location)> + '_ {
+        self.sorted
+            .iter()
+            .chain(&self.pending)
+            .map(|s| (s.id, s.loc))
+    }
+
+    /// Merge all pending slots and release spare capacity.
+    pub fn compact(&mut self) {
+        self.merge_pending();
+        self.sorted.shrink_to_fit();
+        self.pending.shrink_to_fit();
+        self.pending_first.shrink_to_fit();
+    }
+
+    /// The slots of `id` in the sorted part.
+    fn sorted_range(&self, id: &BlobId) -> &[Slot] {
+        let start = self.sorted.partition_point(|s| s.id < *id);
+        let len = self.sorted[start..]
+            .iter()
+            .take_while(|s| s.id == *id)
+            .count();
+        &self.sorted[start..start + len]
+    }
+
+    /// Sort the pending slots (stably) and merge them into `sorted`, in
+    /// place from the back, so that equal ids keep insertion order.
+    fn merge_pending(&mut self) {
+        if self.pending.is_empty() {
+            return;
+        }
+        self.pending.sort_by_key(|s| s.id);
+        let (n, p) = (self.sorted.len(), self.pending.len());
+        // Grow to the final length; the placeholders are all overwritten.
+        self.sorted.extend_from_slice(&self.pending);
+        let (mut i, mut j, mut k) = (n, p, n + p);
+        while j > 0 {
+            k -= 1;
+            if i > 0 && self.sorted[i - 1].id > self.pending[j - 1].id {
+                self.sorted[k] = self.sorted[i - 1];
+                i -= 1;
+            } else {
+                self.sorted[k] = self.pending[j - 1];
+                j -= 1;
+            }
+        }
+        self.pending.clear();
+        self.pending_first.clear();
+        self.pending_dups = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::id::Id;
+
+    fn id(n: u32) -> BlobId {
+        BlobId(Id::hash(&n.to_le_bytes()))
+    }
+
+    fn loc(pack: u32, offset: u32) -> Location {
+        Location {
+            pack,
+            offset,
+            length: 100,
+            uncompressed_length: 0,
+        }
+    }
+
+    fn all(t: &BlobTable, id: &BlobId) -> Vec<Location> {
+        let mut v = Vec::new();
+        t.for_each(id, |l| v.push(l));
+        v
+    }
+
+    #[test]
+    fn slot_is_compact() {
+        assert_eq!(std::mem::size_of::<Slot>(), 48);
+    }
+
+    #[test]
+    fn many_inserts_across_merges_keep_order_and_duplicates() {
+        let mut t = BlobTable::default();
+        let n = 20_000u32;
+        for i in 0..n {
+            assert!(t.insert(id(i), loc(i % 7, i)));
+        }
+        // Second copies of every third blob, in another pack, after merges.
+        for i in (0..n).step_by(3) {
+            assert!(t.insert(id(i), loc(100, i)));
+        }
+        // Exact duplicates are ignored, whether sorted or pending.
+        assert!(!t.insert(id(5), loc(5, 5)));
+        assert!(!t.insert(id(n - 2), loc(100, n - 2)));
+        assert_eq!(t.len(), (n + n.div_ceil(3)) as usize);
+        assert!(!t.pending.is_empty() && !t.sorted.is_empty());
+
+        let check = |t: &BlobTable| {
+            for i in 0..n {
+                assert_eq!(t.first(&id(i)), Some(loc(i % 7, i)), "blob {i}");
+                let expect = if i % 3 == 0 {
+                    vec![loc(i % 7, i), loc(100, i)]
+                } else {
+                    vec![loc(i % 7, i)]
+                };
+                assert_eq!(all(t, &id(i)), expect, "blob {i}");
+            }
+            assert_eq!(t.first(&id(n)), None);
+            assert!(all(t, &id(n)).is_empty());
+        };
+        check(&t);
+        t.compact();
+        assert!(t.pending.is_empty());
+        assert!(t.sorted.windows(2).all(|w| w[0].id <= w[1].id));
+        check(&t);
+        assert_eq!(t.iter().count(), t.len());
+    }
+
+    #[test]
+    fn duplicates_within_pending() {
+        let mut t = BlobTable::default();
+        t.insert(id(1), loc(0, 0));
+        t.insert(id(2), loc(0, 100));
+        t.insert(id(1), loc(1, 0));
+        t.insert(id(1), loc(2, 0));
+        assert_eq!(all(&t, &id(1)), vec![loc(0, 0), loc(1, 0), loc(2, 0)]);
+        t.compact();
+        assert_eq!(all(&t, &id(1)), vec![loc(0, 0), loc(1, 0), loc(2, 0)]);
+        t.insert(id(1), loc(3, 0));
+        assert_eq!(t.first(&id(1)), Some(loc(0, 0)));
+        assert_eq!(all(&t, &id(1)).len(), 4);
+    }
+}

@@ -1,0 +1,77 @@
+//! Choosing snapshots the way restic's commands do: by id or unique id
+//! prefix, by `latest`, and filtered by `--host`, `--tag` and `--path`.
+
+use crate::backend::FileType;
+use crate::error::{Error, Result};
+use crate::format::snapshot::Snapshot;
+use crate::id::SnapshotId;
+use crate::repository::Repository;
+
+/// restic's snapshot filter. An empty list matches everything.
+#[derive(Clone, Debug, Default)]
+pub struct SnapshotFilter {
+    /// Any of these hosts.
+    pub hosts: Vec<String>,
+    /// Any of these tag lists; each list matches if the snapshot has all of
+    /// its tags (restic: `--tag a,b --tag c` means (a AND b) OR c).
+    pub tags: Vec<Vec<String>>,
+    /// The snapshot's paths must equal this set (restic: all given paths
+    /// must be among the snapshot's paths).
+    pub paths: Vec<String>,
+}
+
+impl SnapshotFilter {
+    /// True if the snapshot passes the filter.
+    pub fn matches(&self, sn: &Snapshot) -> bool {
+        (self.hosts.is_empty() || self.hosts.iter().any(|h| *h == sn.hostname))
+            && (self.tags.is_empty()
+                || self
+                    .tags
+                    .iter()
+                    .any(|set| set.iter().all(|t| t.is_empty() || sn.tags.contains(t))))
+            && (self.paths.is_empty() || self.paths.iter().all(|p| sn.paths.contains(p)))
+    }
+}
+
+/// All snapshots passing `filter`, oldest first.
+pub fn filter_snapshots(
+    repo: &Repository,
+    filter: &SnapshotFilter,
+) -> Result<Vec<(SnapshotId, Snapshot)>> {
+    Ok(repo
+        .list_snapshots()?
+        .into_iter()
+        .filter(|(_, sn)| filter.matches(sn))
+        .collect())
+}
+
+/// Resolve `latest` (newest snapshot passing the filter), a full id, or a
+/// unique id prefix. Accepts restic's `snapshot:subfolder` form and returns
+/// the subfolder separately.
+pub fn find_snapshot(
+    repo: &Repository,
+    spec: &str,
+    filter: &SnapshotFilter,
+) -> Result<(SnapshotId, Snapshot, Option<String>)> {
+    let (name, sub) = match spec.split_once(':') {
+        Some((n, s)) => (n, Some(s.to_string())),
+        None => (spec, None),
+    };
+    if name == "latest" {
+        let (id, sn) = filter_snapshots(repo, filter)?
+            .pop()
+            .ok_or_else(|| Error::SnapshotSelect("no snapshot found".into()))?;
+        return Ok((id, sn, sub));
+    }
+    let id = match repo.find_id(FileType::Snapshot, name) {
+        Ok(id) => SnapshotId(id),
+        Err(Error::NotFound(_)) => {
+            return Err(Error::SnapshotSelect(format!(
+                "no matching ID found for prefix {name:?}"
+            )))
+        }
+        Err(e) => return Err(e),
+    };
+    let sn = repo.load_snapshot(&id)?;
+    Ok((id, sn, sub))
+}
