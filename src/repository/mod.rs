@@ -218,6 +218,7 @@ impl Repository {
                 self.load_json(FileType::Index, &id.to_hex())?;
             index.add_index_file(&file);
         }
+        index.compact();
         *self.index.write() = index;
         Ok(())
     }

@@ -101,6 +101,6 @@ impl Packer {
 
     /// The index files for every pack written since the last call.
     pub fn take_index_files(&mut self) -> Vec<IndexFile> {
-        std::mem::replace(&mut self.written, IndexBuilder::new()).finish()
+        std::mem::take(&mut self.written).finish()
     }
 }

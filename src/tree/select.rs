@@ -23,13 +23,7 @@ pub struct SnapshotFilter {
 impl SnapshotFilter {
     /// True if the snapshot passes the filter.
     pub fn matches(&self, sn: &Snapshot) -> bool {
-        (self.hosts.is_empty() || self.hosts.iter().any(|h| *h == sn.hostname))
-            && (self.tags.is_empty()
-                || self
-                    .tags
-                    .iter()
-                    .any(|set| set.iter().all(|t| t.is_empty() || sn.tags.contains(t))))
-            && (self.paths.is_empty() || self.paths.iter().all(|p| sn.paths.contains(p)))
+        sn.matches(&self.hosts, &self.tags, &self.paths)
     }
 }
 

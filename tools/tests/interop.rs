@@ -656,18 +656,21 @@ fn locks_seen_by_either_tool() {
     )
     .ok();
     let keys_before = repo_files(&repo, "keys");
+    // restic's `key list --json` shows short ids.
+    let listed = restic(&repo, &["key", "list", "--json"]).ok().json();
+    let current = listed
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|e| e["current"] == true)
+        .and_then(|e| e["id"].as_str())
+        .expect("restic key list shows the current key")
+        .to_string();
     let own_key = keys_before
         .iter()
         .map(|k| k.0.clone())
-        .find(|k| {
-            let listed = restic(&repo, &["key", "list", "--json"]).ok().json();
-            listed
-                .as_array()
-                .into_iter()
-                .flatten()
-                .any(|e| e["current"] == true && e["id"] == k.as_str())
-        })
-        .expect("current key");
+        .find(|k| k.starts_with(&current))
+        .expect("current key file");
     let other_key = keys_before
         .iter()
         .map(|k| k.0.clone())

@@ -29,7 +29,7 @@ impl FilterArgs {
             tags: self
                 .tags
                 .iter()
-                .map(|t| t.split(',').map(str::to_string).collect())
+                .map(|t| cairn_core::format::snapshot::parse_tag_list(t))
                 .collect(),
             paths: self.paths.clone(),
         }
