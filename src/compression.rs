@@ -42,6 +42,9 @@ const WINDOW_LOG: u32 = 19;
 const MIN_WINDOW_LOG_MAX: u32 = 23;
 const MAX_WINDOW_LOG_MAX: u32 = 27;
 
+/// Size of the buffer decompression reads through.
+const CHUNK_LEN: usize = 64 * 1024;
+
 /// Version byte of a compressed unpacked file.
 const UNPACKED_V2: u8 = 2;
 
@@ -113,11 +116,15 @@ fn compress_at(data: &[u8], level: i32) -> std::io::Result<Vec<u8>> {
     c.compress(data)
 }
 
-/// Decompress zstd data (one or more frames) that must expand to at most
+/// Decompress zstd data (zero or more frames) that must expand to at most
 /// `max_len` bytes. Truncated, corrupt or oversized input is an
 /// [`Error::Corrupt`]; memory use stays within `max_len` plus the decoder's
 /// window.
 pub fn decompress(data: &[u8], max_len: usize) -> Result<Vec<u8>> {
+    if data.is_empty() {
+        // No frames at all: nothing (as restic's decoder has it).
+        return Ok(Vec::new());
+    }
     let corrupt = |reason: String| Error::corrupt("compressed data", reason);
     let mut decoder = zstd::stream::read::Decoder::with_buffer(data)
         .map_err(|e| corrupt(format!("zstd: {e}")))?;
@@ -125,34 +132,28 @@ pub fn decompress(data: &[u8], max_len: usize) -> Result<Vec<u8>> {
         .window_log_max(window_log_max(max_len))
         .map_err(|e| corrupt(format!("zstd: {e}")))?;
 
+    // Decode through a fixed buffer and grow the output (doubling, capped
+    // at max_len) only as real output arrives: a frame's declared content
+    // size is never trusted for allocation.
+    let mut chunk = vec![0u8; CHUNK_LEN];
     let mut out: Vec<u8> = Vec::new();
     loop {
-        if out.len() == max_len {
-            // Full: the data must end here.
-            let mut probe = [0u8; 1];
-            return match decoder.read(&mut probe) {
-                Ok(0) => Ok(out),
-                Ok(_) => Err(corrupt(format!(
-                    "decompresses to more than {max_len} bytes"
-                ))),
-                Err(e) => Err(corrupt(format!("zstd: {e}"))),
-            };
+        let n = decoder
+            .read(&mut chunk)
+            .map_err(|e| corrupt(format!("zstd: {e}")))?;
+        if n == 0 {
+            return Ok(out);
         }
-        if out.len() == out.capacity() {
-            let grow = out.capacity().clamp(64 * 1024, 16 << 20);
-            out.reserve_exact(grow.min(max_len - out.len()));
+        let room = max_len - out.len();
+        if n > room {
+            return Err(corrupt(format!(
+                "decompresses to more than {max_len} bytes"
+            )));
         }
-        let filled = out.len();
-        let end = out.capacity().min(max_len);
-        out.resize(end, 0);
-        match decoder.read(&mut out[filled..]) {
-            Ok(0) => {
-                out.truncate(filled);
-                return Ok(out);
-            }
-            Ok(n) => out.truncate(filled + n),
-            Err(e) => return Err(corrupt(format!("zstd: {e}"))),
+        if out.capacity() - out.len() < n {
+            out.reserve_exact(n.max(out.capacity().min(room)));
         }
+        out.extend_from_slice(&chunk[..n]);
     }
 }
 
@@ -258,7 +259,12 @@ mod tests {
         let err = decompress(&bomb, 1 << 20).unwrap_err();
         assert!(matches!(err, Error::Corrupt { .. }), "{err}");
         assert!(decompress(&bomb, (64 << 20) - 1).is_err());
-        assert_eq!(decompress(&bomb, 64 << 20).unwrap().len(), 64 << 20);
+        let full = decompress(&bomb, 64 << 20).unwrap();
+        assert_eq!(full.len(), 64 << 20);
+        assert!(full.capacity() <= 64 << 20, "never more than max_len");
+        // A generous limit does not mean a large allocation.
+        let small = compress(&sample(1000), CompressionMode::Auto).unwrap();
+        assert!(decompress(&small, usize::MAX).unwrap().capacity() <= 64 * 1024);
 
         let data = sample(100_000);
         let c = compress(&data, CompressionMode::Auto).unwrap();

@@ -25,6 +25,7 @@ pub mod filter;
 pub mod format;
 pub mod id;
 pub mod index;
+pub mod maintenance;
 pub mod pack;
 pub mod repository;
 pub mod restorer;

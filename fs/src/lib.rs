@@ -1,2 +1,102 @@
-//! `cairn-fs`: the FUSE read layer that shows every snapshot of a repository
-//! as a read-only directory tree. (Built out by the mount issue.)
+//! `cairn-fs`: every snapshot of a repository as a read-only directory tree
+//! over FUSE.
+//!
+//! # Layout
+//! restic's: `snapshots/<time>/…` with `latest`, `ids/<short id>/…`,
+//! `hosts/<host>/<time>/…`, `tags/<tag>/<time>/…` (configurable path and
+//! time templates, see [`layout`]), plus `history/<path>/<time>` with every
+//! distinct version of each file (see [`history`]).
+//!
+//! # Inode model
+//! Every entry the kernel has seen gets a number from a sequential arena
+//! ([`inode::InodeTable`]) that is never reused while mounted, so numbers
+//! are stable. Directories are expanded lazily when first looked into;
+//! each view of a snapshot (`snapshots/T`, `ids/X`, …) has its own inodes
+//! (the kernel forbids directory aliases), and within a view, non-directory
+//! nodes that share (device_id, inode) share an inode number and report
+//! the stored link count, so `rsync -aH` and `cp -a` recreate hard links.
+//!
+//! # Layers
+//! - [`layer::ReadLayer`]: every operation as a plain method (tested
+//!   without a kernel), on top of [`cache`] (blob and tree caches bounded in
+//!   bytes), [`file`] (blob offsets, reads, read-ahead), [`attr`] (stat
+//!   data) and [`layout`]/[`history`] (the made-up directories);
+//! - [`adapter::Adapter`]: the `fuser::Filesystem` impl, translation only;
+//! - [`mount`]: checks, mounting, a multi-threaded session, raised
+//!   read-ahead, and clean unmounting on SIGINT/SIGTERM.
+
+pub mod adapter;
+pub mod attr;
+pub mod cache;
+pub mod error;
+pub mod file;
+pub mod history;
+pub mod inode;
+pub mod layer;
+pub mod layout;
+mod session;
+pub mod timefmt;
+
+use std::time::Duration;
+
+use cairn_core::tree::select::SnapshotFilter;
+
+pub use error::{FsError, FsResult};
+pub use inode::Ino;
+pub use layer::ReadLayer;
+pub use session::{check_mountpoint, mount, MountError};
+
+/// How the repository is shown and served.
+#[derive(Clone, Debug)]
+pub struct MountOptions {
+    /// Path templates (restic's `--path-template`); see [`layout`].
+    pub path_templates: Vec<String>,
+    /// Go time layout for `%T` and history version names.
+    pub time_template: String,
+    /// Which snapshots to show.
+    pub filter: SnapshotFilter,
+    /// Show every file as owned by root.
+    pub owner_root: bool,
+    /// Let other users access the mount (`allow_other`).
+    pub allow_other: bool,
+    /// With `allow_other`, let the kernel check permissions (default).
+    pub default_permissions: bool,
+    /// Blob cache capacity in bytes.
+    pub cache_size: u64,
+    /// Decoded tree cache capacity in bytes.
+    pub tree_cache_size: u64,
+    /// Read-ahead window in bytes for sequential reads (0: off).
+    pub readahead: u64,
+    /// Threads fetching read-ahead blobs.
+    pub readahead_threads: usize,
+    /// Threads serving FUSE requests.
+    pub fuse_threads: usize,
+    /// Minimum time between two reloads of the snapshot list.
+    pub reload_interval: Duration,
+    /// Show the `history/` view.
+    pub history: bool,
+}
+
+impl Default for MountOptions {
+    fn default() -> Self {
+        let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
+        MountOptions {
+            path_templates: layout::DEFAULT_PATH_TEMPLATES
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+            time_template: timefmt::RFC3339.to_string(),
+            filter: SnapshotFilter::default(),
+            owner_root: false,
+            allow_other: false,
+            default_permissions: true,
+            cache_size: 512 << 20,
+            tree_cache_size: 64 << 20,
+            readahead: 32 << 20,
+            readahead_threads: cpus.clamp(2, 8),
+            fuse_threads: cpus.clamp(2, 8),
+            reload_interval: Duration::from_secs(5),
+            history: true,
+        }
+    }
+}

@@ -254,7 +254,7 @@ mod tests {
             format!("{{\"packs\":[{{\"id\":\"{pack}\",\"blobs\":[{{\"id\":\"{blob}\",\"type\":\"data\",\"offset\":-1,\"length\":1}}]}}]}}"),
             format!("{{\"packs\":[{{\"id\":\"{pack}\",\"blobs\":[{{\"id\":\"{blob}\",\"type\":\"data\",\"offset\":0,\"length\":4294967296}}]}}]}}"),
             format!("{{\"packs\":[{{\"id\":\"{pack}\",\"blobs\":[{{\"id\":\"{blob}\",\"type\":\"data\",\"offset\":0}}]}}]}}"),
-            format!("{{\"packs\":[{{\"id\":\"abc\",\"blobs\":[]}}]}}"),
+            r#"{"packs":[{"id":"abc","blobs":[]}]}"#.to_string(),
             format!("[{{\"id\":\"{pack}\"}}, 5]"),
         ] {
             assert!(

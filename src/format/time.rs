@@ -399,6 +399,12 @@ mod tests {
             GoTime::from_unix_utc(i64::MAX, 999_999_999).to_string(),
             "9999-12-31T23:59:59.999999999Z"
         );
+        // Extremes in the local zone (run under different TZ values) still
+        // print as parseable four-digit years.
+        for secs in [i64::MIN, MIN_UNIX, ZERO_UNIX, 0, MAX_UNIX, i64::MAX] {
+            let t = GoTime::from_unix(secs, 999_999_999);
+            assert!(GoTime::parse(&t.to_string()).is_ok(), "{t}");
+        }
         // Local zone: same instant, the zone's offset at that instant.
         let local = GoTime::from_unix(1_700_000_000, 42);
         assert_eq!(local.unix(), (1_700_000_000, 42));

@@ -51,9 +51,7 @@ struct LockWriter {
 
 impl LockWriter {
     fn write(&self, lock: &LockFile) -> Result<LockId> {
-        let json = serde_json::to_vec(lock)
-            .map_err(|e| Error::InvalidArgument(format!("cannot encode lock: {e}")))?;
-        let plain = compression::encode_unpacked(&json, self.version, self.compression);
+        let plain = compression::encode_unpacked(&lock.to_json(), self.version, self.compression);
         let data = self.key.encrypt(&plain);
         let id = Id::hash(&data);
         self.backend.write(FileType::Lock, &id.to_hex(), &data)?;

@@ -25,7 +25,6 @@ use std::sync::Arc;
 
 use parking_lot::{Mutex, RwLock};
 use serde::de::DeserializeOwned;
-use serde::Serialize;
 
 use crate::backend::{describe, Backend, FileType};
 use crate::blob::{BlobHandle, BlobType};
@@ -34,6 +33,7 @@ use crate::compression::{self, CompressionMode};
 use crate::crypto::MasterKey;
 use crate::error::{Error, Result};
 use crate::format::config::Config;
+use crate::format::RepoFile;
 use crate::format::snapshot::Snapshot;
 use crate::format::tree::Tree;
 use crate::id::{BlobId, Id, IndexId, KeyId, PackId, SnapshotId, TreeId};
@@ -167,11 +167,16 @@ impl Repository {
         serde_json::from_slice(&plain).map_err(|e| Error::corrupt(describe(tpe, name), e))
     }
 
-    /// Serialize and save a JSON unpacked file.
-    pub fn save_json<T: Serialize>(&self, tpe: FileType, value: &T) -> Result<Id> {
-        let json = serde_json::to_vec(value)
-            .map_err(|e| Error::InvalidArgument(format!("cannot encode {}: {e}", tpe.name())))?;
-        self.save_unpacked(tpe, &json)
+    /// Save an unpacked file (snapshot, index, lock) exactly as restic
+    /// serializes it. The `tpe` must be the value's own [`RepoFile::TYPE`].
+    pub fn save_json<T: RepoFile>(&self, tpe: FileType, value: &T) -> Result<Id> {
+        debug_assert_eq!(tpe, T::TYPE);
+        self.save_unpacked(T::TYPE, &value.to_json())
+    }
+
+    /// Save an unpacked file under its type's directory.
+    pub fn save_file<T: RepoFile>(&self, value: &T) -> Result<Id> {
+        self.save_unpacked(T::TYPE, &value.to_json())
     }
 
     /// The ids of all files of one type. Names that are not ids are skipped.
@@ -317,7 +322,7 @@ impl Repository {
         }
         let files = self.packer.lock().take_index_files();
         for file in files {
-            self.save_json(FileType::Index, &file)?;
+            self.save_file(&file)?;
         }
         Ok(())
     }
@@ -340,7 +345,7 @@ impl Repository {
 
     /// Save a snapshot; returns its id.
     pub fn save_snapshot(&self, snapshot: &Snapshot) -> Result<SnapshotId> {
-        self.save_json(FileType::Snapshot, snapshot).map(SnapshotId)
+        self.save_file(snapshot).map(SnapshotId)
     }
 
     /// Load every snapshot, sorted by time (oldest first).

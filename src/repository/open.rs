@@ -111,9 +111,7 @@ impl Repository {
         backend.write(FileType::Key, &key_id.to_hex(), &key_json)?;
         let repo =
             Repository::assemble(backend, key, KeyId(key_id), config, &OpenOptions::default())?;
-        let config_json = serde_json::to_vec(&repo.config)
-            .map_err(|e| Error::InvalidArgument(format!("cannot encode config: {e}")))?;
-        repo.save_unpacked(FileType::Config, &config_json)?;
+        repo.save_unpacked(FileType::Config, &repo.config.to_json())?;
         Ok(repo)
     }
 

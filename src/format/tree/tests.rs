@@ -193,7 +193,7 @@ fn malformed_trees_are_errors_not_panics() {
     for bad in [
         "",
         "{",
-        "[]",
+        "17",
         r#"{"nodes":{}}"#,
         r#"{"nodes":[null]}"#,
         r#"{"nodes":[{"name":"x","mode":-1}]}"#,
