@@ -40,10 +40,7 @@ impl BlobCache {
         Ok(self.cache.try_get_with(*id, || {
             repo.load_blob(BlobType::Data, id)
                 .map(Arc::from)
-                .map_err(|e| {
-                    log_blob_error(repo, BlobType::Data, id, &e);
-                    e
-                })
+                .inspect_err(|e| log_blob_error(repo, BlobType::Data, id, e))
         })?)
     }
 
@@ -79,10 +76,9 @@ impl TreeCache {
     pub fn get(&self, id: &TreeId) -> FsResult<Arc<Tree>> {
         let repo = &self.repo;
         Ok(self.cache.try_get_with(*id, || {
-            repo.load_tree(id).map(Arc::new).map_err(|e| {
-                log_blob_error(repo, BlobType::Tree, &BlobId::from(*id), &e);
-                e
-            })
+            repo.load_tree(id)
+                .map(Arc::new)
+                .inspect_err(|e| log_blob_error(repo, BlobType::Tree, &BlobId::from(*id), e))
         })?)
     }
 

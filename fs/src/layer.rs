@@ -95,7 +95,7 @@ impl ReadLayer {
                 uid: nix::unistd::getuid().as_raw(),
                 gid: nix::unistd::getgid().as_raw(),
             },
-            inodes: InodeTable::new(started.clone()),
+            inodes: InodeTable::new(started),
             started,
             repo,
             opts,
@@ -220,7 +220,7 @@ impl ReadLayer {
                 },
                 VNode::Link(t) => (Identity::Link(t.clone()), FileType::Symlink),
             };
-            let time = self.started.clone();
+            let time = self.started;
             let ino = self.stable_ino(st, parent, name, identity, || match vnode {
                 VNode::Dir(_) => Kind::Virtual { time },
                 VNode::Snapshot(i) => Kind::SnapshotRoot {
@@ -319,26 +319,18 @@ impl ReadLayer {
                 continue;
             }
             let node = Arc::new(node.clone());
+            let name = node.name.clone();
             let kind = attr::file_type(&node);
             let ino = if !node.is_dir() && node.links > 1 && node.inode != 0 {
                 self.inodes.hardlink(view, &node, dir)
             } else {
-                let name = node.name.clone();
-                let ino = self.inodes.alloc(Entry::new(
-                    dir,
-                    Kind::Node {
-                        node,
-                        view: Some(view),
-                    },
-                ));
-                out.push(Child { name, ino, kind });
-                continue;
+                let entry = Kind::Node {
+                    node,
+                    view: Some(view),
+                };
+                self.inodes.alloc(Entry::new(dir, entry))
             };
-            out.push(Child {
-                name: node.name.clone(),
-                ino,
-                kind,
-            });
+            out.push(Child { name, ino, kind });
         }
         Ok(out)
     }
@@ -362,7 +354,7 @@ impl ReadLayer {
                     let vdir = self.inodes.alloc(Entry::new(
                         dir,
                         Kind::Virtual {
-                            time: self.started.clone(),
+                            time: self.started,
                         },
                     ));
                     let mut children: Vec<Child> = versions
@@ -387,8 +379,8 @@ impl ReadLayer {
                                 time: src
                                     .snaps
                                     .get(last.snap)
-                                    .map(|s| s.time().clone())
-                                    .unwrap_or_else(|| self.started.clone()),
+                                    .map(|s| *s.time())
+                                    .unwrap_or_else(|| self.started),
                             },
                         ));
                         children.push(Child {

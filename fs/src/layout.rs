@@ -101,11 +101,11 @@ pub fn build(snaps: &[SnapInfo], path_templates: &[String], time_template: &str)
                 }
                 if !suffix.is_empty() {
                     let key = (t, prefix.clone());
-                    let newer = latest.get(&key).map_or(true, |lt| info.time() >= lt);
+                    let newer = latest.get(&key).is_none_or(|lt| info.time() >= lt);
                     if newer {
                         dir.push(LATEST.to_string());
                         insert(&mut root, &dir, VNode::Link(OsString::from(&name)));
-                        latest.insert(key, info.time().clone());
+                        latest.insert(key, *info.time());
                     }
                 }
             }

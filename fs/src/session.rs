@@ -7,7 +7,8 @@ use std::sync::Arc;
 
 use cairn_core::repository::Repository;
 use fuser::{Config, MountOption, Session, SessionACL};
-use nix::sys::signal::{SigSet, Signal};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+use signal_hook::iterator::Signals;
 
 use crate::adapter::Adapter;
 use crate::error::FsError;
@@ -127,15 +128,11 @@ pub fn mount(
 ) -> Result<(), MountError> {
     check_mountpoint(mountpoint, repo_dir)?;
     fuse_available()?;
-    // Block the signals before any thread exists, so every thread inherits
-    // the mask and only the waiter below receives them.
-    let mut signals = SigSet::empty();
-    for s in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
-        signals.add(s);
-    }
-    signals.thread_block().map_err(|e| MountError::Io {
-        what: "blocking signals".into(),
-        source: e.into(),
+    // Catch the signals from now on (a process-wide handler, so it does
+    // not matter which thread receives them).
+    let mut signals = Signals::new([SIGINT, SIGTERM, SIGHUP]).map_err(|e| MountError::Io {
+        what: "installing signal handlers".into(),
+        source: e,
     })?;
 
     let fsname = format!("cairn:{}", &repo.config().id.get(..10).unwrap_or("repo"));
@@ -186,8 +183,8 @@ pub fn mount(
     let _waiter = std::thread::Builder::new()
         .name("cairn-signals".into())
         .spawn(move || {
-            if let Ok(sig) = signals.wait() {
-                log::info!("{sig}: unmounting {}", target.display());
+            if let Some(sig) = signals.forever().next() {
+                log::info!("signal {sig}: unmounting {}", target.display());
                 if let Err(e) = unmounter.unmount() {
                     log::warn!(
                         "unable to unmount {} ({e}); detaching it lazily",

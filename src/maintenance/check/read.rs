@@ -66,7 +66,7 @@ pub(super) fn read_packs(
         parallel::map(
             threads,
             jobs,
-            |(pack, size, blobs)| (pack, check_pack(repo, &pack, size, blobs)),
+            |(pack, size, blobs)| (pack, check_pack(repo, &pack, size, blobs, READ_WINDOW)),
             |(pack, problems)| {
                 for problem in problems {
                     rec.add(Finding::Pack { pack, problem });
@@ -76,13 +76,14 @@ pub(super) fn read_packs(
     }
 }
 
-/// Read pack `pack` of `size` bytes and check it against `blobs`, its
-/// entries in the index.
+/// Read pack `pack` of `size` bytes, in requests of about `window` bytes,
+/// and check it against `blobs`, its entries in the index.
 fn check_pack(
     repo: &Repository,
     pack: &PackId,
     size: u64,
     mut blobs: Vec<PackBlob>,
+    window: u64,
 ) -> Vec<PackProblem> {
     let mut problems = Vec::new();
     blobs.sort_by_key(|b| (b.offset, b.length));
@@ -142,7 +143,7 @@ fn check_pack(
         let mut end = first.end();
         let mut j = i + 1;
         while let Some(b) = blobs.get(j) {
-            if u64::from(b.offset) < end || b.end() > size || b.end() - pos > READ_WINDOW {
+            if u64::from(b.offset) < end || b.end() > size || b.end() - pos > window {
                 break;
             }
             end = b.end();
@@ -176,7 +177,7 @@ fn check_pack(
     }
     // The rest: the header, and whatever the index does not account for.
     while pos < size {
-        let length = (size - pos).min(READ_WINDOW);
+        let length = (size - pos).min(window);
         match read(pos, length) {
             Ok(data) => hasher.update(&data),
             Err(e) => {
@@ -225,5 +226,98 @@ fn verify_blob(
             blob: blob.handle(),
             error,
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::backend::{Backend, MemBackend};
+    use crate::blob::BlobType;
+    use crate::crypto::kdf::KdfParams;
+    use crate::repository::InitOptions;
+
+    /// A repository with one pack of eight 2000-byte data blobs; returns
+    /// the pack, its size and its index entries.
+    fn one_pack() -> (Arc<dyn Backend>, Repository, PackId, u64, Vec<PackBlob>) {
+        let be: Arc<dyn Backend> = Arc::new(MemBackend::new());
+        let opts = InitOptions {
+            kdf: KdfParams::insecure_fast(),
+            ..InitOptions::default()
+        };
+        let repo = Repository::init(be.clone(), b"pw", &opts).unwrap();
+        for n in 0..8u32 {
+            let mut data = Vec::new();
+            let mut block = Id::hash(&n.to_le_bytes());
+            while data.len() < 2000 {
+                data.extend_from_slice(&block.0);
+                block = Id::hash(&block.0);
+            }
+            repo.save_blob(BlobType::Data, &data).unwrap();
+        }
+        repo.flush().unwrap();
+        let (pack, size) = repo.list_packs().unwrap()[0];
+        let blobs: Vec<PackBlob> = repo
+            .index()
+            .iter()
+            .map(|(h, e)| e.to_pack_blob(&h))
+            .collect();
+        assert_eq!(blobs.len(), 8);
+        (be, repo, pack, size, blobs)
+    }
+
+    #[test]
+    fn windows_of_any_size_verify_a_good_pack() {
+        let (_, repo, pack, size, blobs) = one_pack();
+        // Smaller than a blob, a few blobs, and the whole pack.
+        for window in [1, 5000, 1 << 30] {
+            let problems = check_pack(&repo, &pack, size, blobs.clone(), window);
+            assert!(problems.is_empty(), "window {window}: {problems:?}");
+        }
+    }
+
+    #[test]
+    fn damage_in_a_later_window_is_found() {
+        let (be, repo, pack, size, blobs) = one_pack();
+        let mut victim = blobs[0];
+        for b in &blobs {
+            if b.offset > victim.offset {
+                victim = *b;
+            }
+        }
+        let mut bytes = be.read(FileType::Pack, &pack.to_hex()).unwrap();
+        bytes[victim.offset as usize + 50] ^= 1;
+        be.remove(FileType::Pack, &pack.to_hex()).unwrap();
+        be.write(FileType::Pack, &pack.to_hex(), &bytes).unwrap();
+        let problems = check_pack(&repo, &pack, size, blobs, 5000);
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert!(matches!(&problems[0],
+            PackProblem::Blob { blob, error: Error::MacMismatch(_) } if *blob == victim.handle()));
+        assert!(matches!(problems[1], PackProblem::HashMismatch { .. }));
+    }
+
+    #[test]
+    fn a_wrong_index_entry_is_found_without_reading_out_of_bounds() {
+        let (_, repo, pack, size, blobs) = one_pack();
+        let mut wrong = blobs.clone();
+        // Shift one entry onto its neighbour and move another past the end.
+        wrong.sort_by_key(|b| b.offset);
+        wrong[3].offset -= 10;
+        wrong[7].offset += 100_000;
+        let problems = check_pack(&repo, &pack, size, wrong.clone(), 5000);
+        let has = |f: &dyn Fn(&PackProblem) -> bool| problems.iter().any(f);
+        assert!(has(&|p| matches!(p, PackProblem::IndexNotContiguous)));
+        assert!(has(&|p| matches!(p,
+            PackProblem::BlobBeyondEnd { blob, .. } if *blob == wrong[7].handle())));
+        assert!(has(&|p| matches!(p,
+            PackProblem::Blob { blob, .. } if *blob == wrong[3].handle())));
+        assert!(has(&|p| matches!(p,
+            PackProblem::HeaderBlobNotInIndex { blob, .. } if *blob == wrong[3].handle())));
+        assert!(has(&|p| matches!(p,
+            PackProblem::IndexBlobNotInHeader { blob, offset } if *blob == wrong[7].handle() && *offset == wrong[7].offset)));
+        // The file itself is intact.
+        assert!(!has(&|p| matches!(p, PackProblem::HashMismatch { .. })));
     }
 }

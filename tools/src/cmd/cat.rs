@@ -33,11 +33,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<()> {
     let mut out = std::io::stdout().lock();
     match args.tpe.as_str() {
         "config" => print_json_pretty(repo.config()),
-        "masterkey" => {
-            out.write_all(&repo.key().to_json())?;
-            writeln!(out)?;
-            Ok(())
-        }
+        "masterkey" => print_json_pretty(repo.key()),
         "key" => {
             let id = KeyId(repo.find_id(FileType::Key, need_id()?)?);
             print_json_pretty(&repo.load_key_file(&id)?)

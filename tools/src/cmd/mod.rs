@@ -15,6 +15,7 @@ pub mod init;
 pub mod key;
 pub mod list;
 pub mod ls;
+pub mod mount;
 pub mod restore;
 pub mod snapshots;
 pub mod unlock;
@@ -36,6 +37,8 @@ pub enum Command {
     Cat(cat::Args),
     /// List objects in the repository
     List(list::Args),
+    /// Mount the repository
+    Mount(mount::Args),
     /// Check the repository for errors
     Check(check::Args),
     /// Manage keys (passwords)
@@ -59,6 +62,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Ls(a) => ls::run(&ctx, a),
         Command::Cat(a) => cat::run(&ctx, a),
         Command::List(a) => list::run(&ctx, a),
+        Command::Mount(a) => mount::run(&ctx, a),
         Command::Check(a) => check::run(&ctx, a),
         Command::Key(a) => key::run(&ctx, a),
         Command::Unlock(a) => unlock::run(&ctx, a),

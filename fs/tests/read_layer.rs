@@ -1,0 +1,348 @@
+//! Kernel-free tests of the read layer on an in-memory repository built
+//! with the core API: layout, inode stability, hard links, readdir offsets,
+//! reads across blob boundaries, xattrs, hostile trees, the history view,
+//! corrupted blobs, and reloading the snapshot list.
+
+use std::collections::HashSet;
+use std::ffi::OsStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use cairn_core::backend::{Backend, FileType as RepoFile, MemBackend};
+use cairn_core::crypto::kdf::KdfParams;
+use cairn_core::format::snapshot::Snapshot;
+use cairn_core::format::time::GoTime;
+use cairn_core::format::tree::{ExtendedAttribute, Node, NodeType, Tree};
+use cairn_core::repository::{InitOptions, Repository};
+use cairn_core::{BlobType, TreeId};
+use cairn_fs::{Ino, MountOptions, ReadLayer};
+use fuser::FileType;
+
+fn data(seed: u8, len: usize) -> Vec<u8> {
+    (0..len)
+        .map(|i| (i as u32).wrapping_mul(2_654_435_761).wrapping_add(seed as u32) as u8 ^ seed)
+        .collect()
+}
+
+/// Save `chunks` as blobs; returns the file node.
+fn file(repo: &Repository, name: &str, chunks: &[Vec<u8>]) -> Node {
+    let mut n = Node::new(name, NodeType::File);
+    n.mode = 0o644;
+    n.content = Some(
+        chunks
+            .iter()
+            .map(|c| repo.save_blob(BlobType::Data, c).unwrap().0)
+            .collect(),
+    );
+    n.size = chunks.iter().map(|c| c.len() as u64).sum();
+    n.mtime = GoTime::parse("2023-05-06T07:08:09.123456789+02:00").unwrap();
+    n
+}
+
+struct Fixture {
+    mem: Arc<MemBackend>,
+    repo: Arc<Repository>,
+    big1: Vec<u8>,
+    big2: Vec<u8>,
+}
+
+fn snapshot(repo: &Repository, tree: TreeId, time: &str, host: &str) {
+    let mut sn = Snapshot::new(GoTime::parse(time).unwrap(), tree, vec!["/data".into()]);
+    sn.hostname = host.into();
+    sn.tags = vec!["daily".into()];
+    repo.save_snapshot(&sn).unwrap();
+}
+
+fn fixture() -> Fixture {
+    let mem = Arc::new(MemBackend::new());
+    let be: Arc<dyn Backend> = mem.clone();
+    let repo = Repository::init(
+        be,
+        b"pw",
+        &InitOptions {
+            kdf: KdfParams::insecure_fast(),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let chunks1 = vec![data(1, 100_000), data(2, 1), data(3, 50_000)];
+    let big1 = chunks1.concat();
+    let mut sub = Tree::new();
+    let mut x = file(&repo, "x", &[b"inner".to_vec()]);
+    x.extended_attributes = vec![ExtendedAttribute {
+        name: "user.note".into(),
+        value: b"hello".to_vec(),
+    }];
+    sub.insert(x).unwrap();
+    let sub_id = repo.save_tree(&sub).unwrap();
+
+    let mut nodes = vec![file(&repo, "big", &chunks1)];
+    for name in ["hl1", "hl2"] {
+        let mut h = file(&repo, name, &[b"linked".to_vec()]);
+        h.inode = 77;
+        h.device_id = 5;
+        h.links = 2;
+        nodes.push(h);
+    }
+    let mut d = Node::new("sub", NodeType::Dir);
+    d.mode = 0o755 | (1 << 31);
+    d.subtree = Some(sub_id);
+    nodes.push(d);
+    let mut l = Node::new("link", NodeType::Symlink);
+    l.link_target = "big".into();
+    nodes.push(l);
+    let mut fifo = Node::new("fifo", NodeType::Fifo);
+    fifo.mode = 0o600;
+    nodes.push(fifo);
+    let mut dev = Node::new("tty", NodeType::CharDev);
+    dev.device = (4 << 8) | 1;
+    nodes.push(dev);
+    // Hostile entries: skipped, never fatal.
+    for bad in ["a/b", "..", ""] {
+        nodes.push(file(&repo, "tmp", &[b"bad".to_vec()]));
+        nodes.last_mut().unwrap().name = bad.into();
+    }
+    nodes.push(file(&repo, "big", &[b"duplicate".to_vec()]));
+    let root1 = repo.save_tree(&Tree { nodes }).unwrap();
+    repo.flush().unwrap();
+    snapshot(&repo, root1, "2024-01-01T10:00:00Z", "h1");
+
+    // Second snapshot: big changed (in its own pack), the rest unchanged.
+    let big2 = data(9, 70_000);
+    let mut root2 = repo.load_tree(&root1).unwrap();
+    root2.nodes.retain(|n| n.name != "big");
+    root2.nodes.insert(0, file(&repo, "big", &[big2.clone()]));
+    let root2 = repo.save_tree(&root2).unwrap();
+    repo.flush().unwrap();
+    snapshot(&repo, root2, "2024-01-02T10:00:00Z", "h2");
+    repo.load_index().unwrap();
+    Fixture {
+        mem,
+        repo: Arc::new(repo),
+        big1,
+        big2,
+    }
+}
+
+fn layer(f: &Fixture) -> ReadLayer {
+    let opts = MountOptions {
+        cache_size: 1 << 20,
+        reload_interval: Duration::ZERO,
+        ..Default::default()
+    };
+    ReadLayer::new(f.repo.clone(), opts).unwrap()
+}
+
+fn lookup(l: &ReadLayer, path: &str) -> Ino {
+    let mut ino = Ino::ROOT;
+    for c in path.split('/').filter(|c| !c.is_empty()) {
+        ino = Ino(l.lookup(ino, OsStr::new(c)).unwrap().0.ino.0);
+    }
+    ino
+}
+
+fn names(l: &ReadLayer, ino: Ino) -> Vec<String> {
+    l.readdir(ino, 0)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.name.to_string_lossy().into_owned())
+        .collect()
+}
+
+fn read_all(l: &ReadLayer, ino: Ino) -> Vec<u8> {
+    let fh = l.open(ino, false).unwrap();
+    let mut out = Vec::new();
+    loop {
+        let chunk = l.read(fh, out.len() as u64, 4096).unwrap();
+        if chunk.is_empty() {
+            break;
+        }
+        out.extend_from_slice(&chunk);
+    }
+    l.release(fh);
+    out
+}
+
+#[test]
+fn restic_layout_and_stable_inodes() {
+    let f = fixture();
+    let l = layer(&f);
+    assert_eq!(
+        names(&l, Ino::ROOT),
+        [".", "..", "history", "hosts", "ids", "snapshots", "tags"]
+    );
+    let snaps = lookup(&l, "snapshots");
+    assert_eq!(
+        names(&l, snaps),
+        [".", "..", "2024-01-01T10:00:00Z", "2024-01-02T10:00:00Z", "latest"]
+    );
+    let latest = lookup(&l, "snapshots/latest");
+    assert_eq!(l.readlink(latest).unwrap(), b"2024-01-02T10:00:00Z");
+    assert_eq!(names(&l, lookup(&l, "hosts")), [".", "..", "h1", "h2"]);
+    assert_eq!(names(&l, lookup(&l, "tags/daily")).len(), 5);
+    // Lookups are stable, also across a forced reload with no change.
+    let a = lookup(&l, "snapshots/2024-01-01T10:00:00Z/big");
+    l.refresh(true).unwrap();
+    assert_eq!(lookup(&l, "snapshots/2024-01-01T10:00:00Z/big"), a);
+    assert_eq!(lookup(&l, "snapshots"), snaps);
+}
+
+#[test]
+fn metadata_hardlinks_and_hostile_names() {
+    let f = fixture();
+    let l = layer(&f);
+    let root = lookup(&l, "snapshots/2024-01-01T10:00:00Z");
+    assert_eq!(
+        names(&l, root),
+        [".", "..", "big", "fifo", "hl1", "hl2", "link", "sub", "tty"],
+        "bad and duplicate names are skipped"
+    );
+    let (attr, _) = l.getattr(root).unwrap();
+    assert_eq!((attr.kind, attr.nlink), (FileType::Directory, 3));
+    let hl1 = lookup(&l, "snapshots/2024-01-01T10:00:00Z/hl1");
+    let hl2 = lookup(&l, "snapshots/2024-01-01T10:00:00Z/hl2");
+    assert_eq!(hl1, hl2);
+    assert_eq!(l.getattr(hl1).unwrap().0.nlink, 2);
+    let other_view = lookup(&l, &format!("ids/{}/hl1", ids(&f)[0]));
+    assert_ne!(other_view, hl1, "each view of a snapshot has its own inodes");
+
+    let big = l.getattr(lookup(&l, "snapshots/2024-01-01T10:00:00Z/big")).unwrap().0;
+    assert_eq!((big.size, big.blocks, big.perm), (150_001, 293, 0o644));
+    let mtime = big.mtime.duration_since(std::time::UNIX_EPOCH).unwrap();
+    assert_eq!(mtime.subsec_nanos(), 123_456_789);
+    let latest = lookup(&l, "snapshots/latest");
+    let err = l.lookup(latest, OsStr::new("tty")).unwrap_err();
+    assert_eq!(err.errno(), libc::ENOTDIR, "the kernel resolves symlinks, not us");
+    let tty = l.getattr(lookup(&l, "hosts/h1/2024-01-01T10:00:00Z/tty")).unwrap().0;
+    assert_eq!((tty.kind, tty.rdev), (FileType::CharDevice, (4 << 8) | 1));
+    let fifo = l.getattr(lookup(&l, "hosts/h1/2024-01-01T10:00:00Z/fifo")).unwrap().0;
+    assert_eq!((fifo.kind, fifo.perm), (FileType::NamedPipe, 0o600));
+    assert_eq!(
+        l.readlink(lookup(&l, "hosts/h1/2024-01-01T10:00:00Z/link")).unwrap(),
+        b"big"
+    );
+
+    let x = lookup(&l, "hosts/h1/2024-01-01T10:00:00Z/sub/x");
+    assert_eq!(l.getxattr(x, OsStr::new("user.note")).unwrap(), b"hello");
+    assert_eq!(l.getxattr(x, OsStr::new("user.none")).unwrap_err().errno(), libc::ENODATA);
+    assert_eq!(l.listxattr(x).unwrap(), b"user.note\0");
+    assert_eq!(l.open(x, true).unwrap_err().errno(), libc::EROFS);
+    assert_eq!(read_all(&l, x), b"inner");
+}
+
+fn ids(f: &Fixture) -> Vec<String> {
+    let mut v: Vec<_> = f
+        .repo
+        .list_snapshots()
+        .unwrap()
+        .into_iter()
+        .map(|(id, _)| id.short())
+        .collect();
+    v.truncate(2);
+    v
+}
+
+#[test]
+fn readdir_offsets_resume_where_they_left_off() {
+    let f = fixture();
+    let l = layer(&f);
+    let dir = lookup(&l, "snapshots/2024-01-01T10:00:00Z");
+    let all = l.readdir(dir, 0).unwrap();
+    for (i, e) in all.iter().enumerate() {
+        assert_eq!(e.next, i as u64 + 1);
+        assert_eq!(l.readdir(dir, i as u64).unwrap(), all[i..]);
+    }
+    assert!(l.readdir(dir, all.len() as u64 + 5).unwrap().is_empty());
+    assert_eq!(all[0].ino, dir);
+    let file = lookup(&l, "snapshots/2024-01-01T10:00:00Z/big");
+    assert_eq!(l.readdir(file, 0).unwrap_err().errno(), libc::ENOTDIR);
+}
+
+#[test]
+fn reads_at_random_offsets_across_blobs_with_a_small_cache() {
+    let f = fixture();
+    let l = layer(&f);
+    let big = lookup(&l, "snapshots/2024-01-01T10:00:00Z/big");
+    assert_eq!(read_all(&l, big), f.big1);
+    let fh = l.open(big, false).unwrap();
+    let mut seed = 12345u64;
+    for _ in 0..300 {
+        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        let off = (seed >> 33) % 160_000;
+        let len = ((seed >> 13) % 120_000) as u32;
+        let got = l.read(fh, off, len).unwrap();
+        let s = (off as usize).min(f.big1.len());
+        let e = (off as usize + len as usize).min(f.big1.len());
+        assert_eq!(got, f.big1[s..e], "off {off} len {len}");
+    }
+    l.release(fh);
+    assert!(l.blob_cache().weighted_size() <= 1 << 20);
+    assert_eq!(l.read(fh, 0, 1).unwrap_err().errno(), libc::ENOENT, "closed handle");
+}
+
+#[test]
+fn history_lists_every_version() {
+    let f = fixture();
+    let l = layer(&f);
+    let versions = lookup(&l, "history/big");
+    assert_eq!(
+        names(&l, versions),
+        [".", "..", "2024-01-01T10:00:00Z", "2024-01-02T10:00:00Z", "latest"]
+    );
+    assert_eq!(read_all(&l, lookup(&l, "history/big/2024-01-01T10:00:00Z")), f.big1);
+    assert_eq!(read_all(&l, lookup(&l, "history/big/2024-01-02T10:00:00Z")), f.big2);
+    assert_eq!(
+        l.readlink(lookup(&l, "history/big/latest")).unwrap(),
+        b"2024-01-02T10:00:00Z"
+    );
+    // Unchanged files have one version; directories merge.
+    assert_eq!(names(&l, lookup(&l, "history/hl1")).len(), 4);
+    assert_eq!(names(&l, lookup(&l, "history/sub/x")).len(), 4);
+}
+
+#[test]
+fn corrupted_blob_is_eio_and_the_rest_still_works() {
+    let f = fixture();
+    // Corrupt the pack holding the second version of `big`.
+    let id = f.repo.load_tree(&snap_tree(&f, 1)).unwrap().nodes[0].content()[0];
+    let entry = f
+        .repo
+        .lookup(&cairn_core::BlobHandle::new(BlobType::Data, id))
+        .unwrap();
+    let name = entry.pack.to_hex();
+    let mut bytes = f.mem.read(RepoFile::Pack, &name).unwrap();
+    bytes[entry.offset as usize + 20] ^= 0xff;
+    f.mem.remove(RepoFile::Pack, &name).unwrap();
+    f.mem.write(RepoFile::Pack, &name, &bytes).unwrap();
+
+    let l = layer(&f);
+    let bad = lookup(&l, "snapshots/2024-01-02T10:00:00Z/big");
+    let fh = l.open(bad, false).unwrap();
+    assert_eq!(l.read(fh, 0, 10).unwrap_err().errno(), libc::EIO);
+    let good = lookup(&l, "snapshots/2024-01-01T10:00:00Z/big");
+    assert_eq!(read_all(&l, good), f.big1);
+}
+
+fn snap_tree(f: &Fixture, n: usize) -> TreeId {
+    let mut snaps = f.repo.list_snapshots().unwrap();
+    snaps.sort_by(|a, b| a.1.time.cmp(&b.1.time));
+    snaps[n].1.tree
+}
+
+#[test]
+fn new_snapshots_appear_without_remounting() {
+    let f = fixture();
+    let l = layer(&f);
+    let snaps = lookup(&l, "snapshots");
+    let before = names(&l, snaps);
+    let old_latest = lookup(&l, "snapshots/latest");
+    // Same time as an existing snapshot: gets a distinct name.
+    snapshot(&f.repo, snap_tree(&f, 0), "2024-01-02T10:00:00Z", "h3");
+    let after = names(&l, snaps);
+    assert_eq!(after.len(), before.len() + 1);
+    assert!(after.contains(&"2024-01-02T10:00:00Z-1".to_string()), "{after:?}");
+    assert_eq!(lookup(&l, "snapshots"), snaps, "made-up dirs keep their inode");
+    assert_ne!(lookup(&l, "snapshots/latest"), old_latest, "latest moved");
+    let hosts: HashSet<_> = names(&l, lookup(&l, "hosts")).into_iter().collect();
+    assert!(hosts.contains("h3"));
+}
