@@ -5,7 +5,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: all build release demo test deps lint fmt unit integration clean
+.PHONY: all build release demo test deps lint fmt unit integration clean bench-mount
 
 all: build
 
@@ -49,6 +49,11 @@ integration:
 
 test: deps lint
 	$(CARGO) test --workspace
+
+# Benchmark (not a test): cairn mount vs restic mount on generated data.
+# Knobs: BENCH_FILES (100000), BENCH_BIG_MB (2048), BENCH_DIR.
+bench-mount: release deps
+	./scripts/bench-mount.sh
 
 clean:
 	$(CARGO) clean

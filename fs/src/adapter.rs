@@ -135,9 +135,7 @@ impl Filesystem for Adapter {
 
     fn opendir(&self, _req: &Request, i: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
         match self.layer.getattr(ino(i)) {
-            Ok((attr, _)) if attr.kind != fuser::FileType::Directory => {
-                reply.error(Errno::ENOTDIR)
-            }
+            Ok((attr, _)) if attr.kind != fuser::FileType::Directory => reply.error(Errno::ENOTDIR),
             Ok(_) => reply.opened(FileHandle(0), FopenFlags::empty()),
             Err(e) => reply.error(errno(&e)),
         }
@@ -165,7 +163,16 @@ impl Filesystem for Adapter {
     }
 
     fn statfs(&self, _req: &Request, _ino: INodeNo, reply: ReplyStatfs) {
-        reply.statfs(0, 0, 0, 0, 0, crate::attr::BLKSIZE, 255, crate::attr::BLKSIZE);
+        reply.statfs(
+            0,
+            0,
+            0,
+            0,
+            0,
+            crate::attr::BLKSIZE,
+            255,
+            crate::attr::BLKSIZE,
+        );
     }
 
     fn getxattr(&self, _req: &Request, i: INodeNo, name: &OsStr, size: u32, reply: ReplyXattr) {

@@ -70,7 +70,13 @@ fn time(t: &GoTime) -> SystemTime {
 /// The attributes of a tree node. `dir_links` is the link count of a
 /// directory (2 + subdirectories); `hardlinks` says whether the stored link
 /// count is meaningful here (false in the history view).
-pub fn node_attr(ino: Ino, node: &Node, dir_links: u32, hardlinks: bool, owner: &Owner) -> FileAttr {
+pub fn node_attr(
+    ino: Ino,
+    node: &Node,
+    dir_links: u32,
+    hardlinks: bool,
+    owner: &Owner,
+) -> FileAttr {
     let kind = file_type(node);
     let (uid, gid) = owner.of_node(node);
     let size = match kind {
@@ -112,7 +118,15 @@ pub fn virtual_dir_attr(ino: Ino, t: &GoTime, nlink: u32, owner: &Owner) -> File
 
 /// The attributes of a made-up symlink.
 pub fn virtual_link_attr(ino: Ino, t: &GoTime, target_len: usize, owner: &Owner) -> FileAttr {
-    virtual_attr(ino, t, FileType::Symlink, 0o777, target_len as u64, 1, owner)
+    virtual_attr(
+        ino,
+        t,
+        FileType::Symlink,
+        0o777,
+        target_len as u64,
+        1,
+        owner,
+    )
 }
 
 fn virtual_attr(
@@ -176,10 +190,22 @@ mod tests {
         let a = node_attr(Ino(9), &n, 0, true, &OWNER);
         assert_eq!(a.kind, FileType::RegularFile);
         assert_eq!(a.perm, 0o7755);
-        assert_eq!((a.uid, a.gid, a.nlink, a.size, a.blocks), (42, 43, 3, 1025, 3));
+        assert_eq!(
+            (a.uid, a.gid, a.nlink, a.size, a.blocks),
+            (42, 43, 3, 1025, 3)
+        );
         let since = a.mtime.duration_since(SystemTime::UNIX_EPOCH).unwrap();
         assert_eq!(since.subsec_nanos(), 123_456_789);
-        let hist = node_attr(Ino(9), &n, 0, false, &Owner { root: true, ..OWNER });
+        let hist = node_attr(
+            Ino(9),
+            &n,
+            0,
+            false,
+            &Owner {
+                root: true,
+                ..OWNER
+            },
+        );
         assert_eq!((hist.nlink, hist.uid, hist.gid), (1, 0, 0));
     }
 
@@ -195,6 +221,9 @@ mod tests {
         let a = node_attr(Ino(3), &l, 0, true, &OWNER);
         assert_eq!((a.kind, a.size), (FileType::Symlink, 6));
         let dir = node_attr(Ino(4), &Node::new("d", NodeType::Dir), 5, true, &OWNER);
-        assert_eq!((dir.kind, dir.nlink, dir.blksize), (FileType::Directory, 5, BLKSIZE));
+        assert_eq!(
+            (dir.kind, dir.nlink, dir.blksize),
+            (FileType::Directory, 5, BLKSIZE)
+        );
     }
 }

@@ -143,7 +143,9 @@ impl OpenFile {
             return Vec::new();
         }
         let from = self.blob_at(offset);
-        let until = offset.saturating_add(u64::from(size)).saturating_add(window);
+        let until = offset
+            .saturating_add(u64::from(size))
+            .saturating_add(window);
         let to = self.blob_at(until.min(self.len().saturating_sub(1))) + 1;
         let range = self.claim(from..to.min(self.blobs.len()));
         self.blobs[range].to_vec()
@@ -297,7 +299,10 @@ mod tests {
         f.read(0, 50, fetch).unwrap();
         assert_eq!(f.readahead(50, 100, 250), ids[4..5], "only new blobs");
         f.read(50, 100, fetch).unwrap();
-        assert!(f.readahead(700, 10, 250).is_empty(), "random read: no read-ahead");
+        assert!(
+            f.readahead(700, 10, 250).is_empty(),
+            "random read: no read-ahead"
+        );
         assert_eq!(f.readahead(150, 10, 10_000), ids[5..10]);
     }
 }

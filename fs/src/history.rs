@@ -51,7 +51,10 @@ pub struct Version {
 #[derive(Debug)]
 pub enum HistItem {
     /// A directory in at least one snapshot.
-    Dir { name: OsString, sources: HistSources },
+    Dir {
+        name: OsString,
+        sources: HistSources,
+    },
     /// A non-directory: its versions, oldest first (never empty).
     File {
         name: OsString,
@@ -129,7 +132,9 @@ fn versions(
         if out.last().is_some_and(|v| same_version(&v.node, &node)) {
             continue;
         }
-        let Some(info) = snaps.get(snap) else { continue };
+        let Some(info) = snaps.get(snap) else {
+            continue;
+        };
         let base = timefmt::format(info.time().as_datetime(), time_template).replace('/', "_");
         let mut name = base.clone();
         let mut n = 0;
@@ -193,10 +198,30 @@ mod tests {
         let mut trees: HashMap<TreeId, Arc<Tree>> = HashMap::new();
         let mut bad = file("a", 1);
         bad.name = "x/y".into();
-        trees.insert(t(0), Arc::new(Tree { nodes: vec![file("a", 1), dir("d", 1), bad] }));
-        trees.insert(t(1), Arc::new(Tree { nodes: vec![file("a", 1), file("d", 5)] }));
-        trees.insert(t(2), Arc::new(Tree { nodes: vec![file("a", 2), file("a", 9)] }));
-        trees.insert(t(3), Arc::new(Tree { nodes: vec![file("a", 1), dir("d", 2)] }));
+        trees.insert(
+            t(0),
+            Arc::new(Tree {
+                nodes: vec![file("a", 1), dir("d", 1), bad],
+            }),
+        );
+        trees.insert(
+            t(1),
+            Arc::new(Tree {
+                nodes: vec![file("a", 1), file("d", 5)],
+            }),
+        );
+        trees.insert(
+            t(2),
+            Arc::new(Tree {
+                nodes: vec![file("a", 2), file("a", 9)],
+            }),
+        );
+        trees.insert(
+            t(3),
+            Arc::new(Tree {
+                nodes: vec![file("a", 1), dir("d", 2)],
+            }),
+        );
         let sources = HistSources {
             snaps: Arc::new(snaps),
             trees: (0..4).map(|i| (i as usize, t(i))).collect(),

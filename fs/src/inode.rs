@@ -227,8 +227,18 @@ mod tests {
         let t = InodeTable::new(GoTime::zero());
         assert!(t.get(Ino(0)).is_none());
         assert!(t.get(Ino::ROOT).is_some());
-        let a = t.alloc(Entry::new(Ino::ROOT, Kind::Virtual { time: GoTime::zero() }));
-        let b = t.alloc(Entry::new(a, Kind::Virtual { time: GoTime::zero() }));
+        let a = t.alloc(Entry::new(
+            Ino::ROOT,
+            Kind::Virtual {
+                time: GoTime::zero(),
+            },
+        ));
+        let b = t.alloc(Entry::new(
+            a,
+            Kind::Virtual {
+                time: GoTime::zero(),
+            },
+        ));
         assert_eq!((a, b), (Ino(2), Ino(3)));
         assert_eq!(t.get(b).unwrap().parent, a);
         assert!(t.get(Ino(4)).is_none());
@@ -256,7 +266,12 @@ mod tests {
 
     #[test]
     fn children_sorted_and_expanded_once() {
-        let e = Entry::new(Ino::ROOT, Kind::Virtual { time: GoTime::zero() });
+        let e = Entry::new(
+            Ino::ROOT,
+            Kind::Virtual {
+                time: GoTime::zero(),
+            },
+        );
         let mk = |n: &str, i| Child {
             name: n.into(),
             ino: Ino(i),

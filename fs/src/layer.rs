@@ -351,12 +351,9 @@ impl ReadLayer {
                     });
                 }
                 HistItem::File { name, versions } => {
-                    let vdir = self.inodes.alloc(Entry::new(
-                        dir,
-                        Kind::Virtual {
-                            time: self.started,
-                        },
-                    ));
+                    let vdir = self
+                        .inodes
+                        .alloc(Entry::new(dir, Kind::Virtual { time: self.started }));
                     let mut children: Vec<Child> = versions
                         .iter()
                         .map(|v| Child {
@@ -447,7 +444,10 @@ impl ReadLayer {
         Ok(match &entry.kind {
             Kind::Virtual { time } => {
                 let n = self.subdirs(ino, &entry)?;
-                (attr::virtual_dir_attr(ino, time, 2 + n, &self.owner), TTL_VIRTUAL)
+                (
+                    attr::virtual_dir_attr(ino, time, 2 + n, &self.owner),
+                    TTL_VIRTUAL,
+                )
             }
             Kind::Link { target, time } => (
                 attr::virtual_link_attr(ino, time, target.len(), &self.owner),

@@ -76,7 +76,10 @@ pub fn build(snaps: &[SnapInfo], path_templates: &[String], time_template: &str)
             let (paths, suffix) = expand(template, &time, info);
             for prefix in paths {
                 let Some(mut dir) = components(&prefix) else {
-                    log::warn!("mount: snapshot {}: unusable path {prefix:?}", info.id.short());
+                    log::warn!(
+                        "mount: snapshot {}: unusable path {prefix:?}",
+                        info.id.short()
+                    );
                     continue;
                 };
                 let with_suffix = |name: &str| {
@@ -85,7 +88,10 @@ pub fn build(snaps: &[SnapInfo], path_templates: &[String], time_template: &str)
                     c
                 };
                 if !suffix.is_empty() && components(&suffix).is_none() {
-                    log::warn!("mount: snapshot {}: unusable time name {suffix:?}", info.id.short());
+                    log::warn!(
+                        "mount: snapshot {}: unusable time name {suffix:?}",
+                        info.id.short()
+                    );
                     continue;
                 }
                 let mut name = suffix.clone();
@@ -96,7 +102,10 @@ pub fn build(snaps: &[SnapInfo], path_templates: &[String], time_template: &str)
                 }
                 let target = with_suffix(&name);
                 if target.is_empty() || !insert(&mut root, &target, VNode::Snapshot(idx)) {
-                    log::warn!("mount: snapshot {}: cannot place it at {prefix:?}", info.id.short());
+                    log::warn!(
+                        "mount: snapshot {}: cannot place it at {prefix:?}",
+                        info.id.short()
+                    );
                     continue;
                 }
                 if !suffix.is_empty() {
@@ -263,7 +272,10 @@ mod tests {
     }
 
     fn templates() -> Vec<String> {
-        DEFAULT_PATH_TEMPLATES.iter().map(|s| s.to_string()).collect()
+        DEFAULT_PATH_TEMPLATES
+            .iter()
+            .map(|s| s.to_string())
+            .collect()
     }
 
     fn dir<'a>(root: &'a VDir, path: &str) -> &'a VDir {
@@ -300,7 +312,10 @@ mod tests {
                 "latest"
             ]
         );
-        assert_eq!(s[OsStr::new("2024-01-01T10:00:00+01:00-1")], VNode::Snapshot(1));
+        assert_eq!(
+            s[OsStr::new("2024-01-01T10:00:00+01:00-1")],
+            VNode::Snapshot(1)
+        );
         assert_eq!(
             s[OsStr::new("latest")],
             VNode::Link("2024-02-01T10:00:00Z".into())
@@ -326,8 +341,14 @@ mod tests {
         ];
         let tpl = vec!["hosts/%h/%T".to_string(), "by-id/%I".to_string()];
         let root = build(&snaps, &tpl, "2006-01-02_15-04");
-        assert_eq!(names(dir(&root, "hosts")), ["2024-01-01_11-00", "latest", "ok"]);
-        assert_eq!(names(dir(&root, "hosts/ok")), ["2024-01-01_12-00", "latest"]);
+        assert_eq!(
+            names(dir(&root, "hosts")),
+            ["2024-01-01_11-00", "latest", "ok"]
+        );
+        assert_eq!(
+            names(dir(&root, "hosts/ok")),
+            ["2024-01-01_12-00", "latest"]
+        );
         assert_eq!(names(dir(&root, "by-id")).len(), 3);
         // Empty tag set: no tags dir content, but the static prefix exists.
         let root = build(&snaps, &templates(), timefmt::RFC3339);

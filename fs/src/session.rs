@@ -57,12 +57,10 @@ pub fn check_mountpoint(mountpoint: &Path, repo_dir: Option<&Path>) -> Result<()
     if !meta.is_dir() {
         return Err(MountError::NotADirectory(mountpoint.to_path_buf()));
     }
-    let abs = mountpoint
-        .canonicalize()
-        .map_err(|e| MountError::Io {
-            what: format!("mountpoint {}", mountpoint.display()),
-            source: e,
-        })?;
+    let abs = mountpoint.canonicalize().map_err(|e| MountError::Io {
+        what: format!("mountpoint {}", mountpoint.display()),
+        source: e,
+    })?;
     if is_mount_point(&abs) {
         return Err(MountError::Busy(abs));
     }
@@ -105,7 +103,8 @@ fn fuse_available() -> Result<(), MountError> {
     }
     let is_root = nix::unistd::geteuid().is_root();
     let has_fusermount = ["fusermount3", "fusermount"].iter().any(|bin| {
-        std::env::var_os("PATH").is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(bin).exists()))
+        std::env::var_os("PATH")
+            .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(bin).exists()))
     });
     if !is_root && !has_fusermount {
         return Err(MountError::FuseUnavailable(
@@ -156,18 +155,19 @@ pub fn mount(
     config.clone_fd = true;
 
     let layer = ReadLayer::new(repo, opts)?;
-    let mut session = Session::new(Adapter::new(layer), mountpoint, &config).map_err(|e| {
-        match e.raw_os_error() {
-            Some(libc::ENODEV) | Some(libc::ENOENT) if !Path::new("/dev/fuse").exists() => {
-                MountError::FuseUnavailable(e.to_string())
+    let mut session =
+        Session::new(Adapter::new(layer), mountpoint, &config).map_err(|e| {
+            match e.raw_os_error() {
+                Some(libc::ENODEV) | Some(libc::ENOENT) if !Path::new("/dev/fuse").exists() => {
+                    MountError::FuseUnavailable(e.to_string())
+                }
+                Some(libc::EBUSY) => MountError::Busy(mountpoint.to_path_buf()),
+                _ => MountError::Io {
+                    what: format!("mounting at {}", mountpoint.display()),
+                    source: e,
+                },
             }
-            Some(libc::EBUSY) => MountError::Busy(mountpoint.to_path_buf()),
-            _ => MountError::Io {
-                what: format!("mounting at {}", mountpoint.display()),
-                source: e,
-            },
-        }
-    })?;
+        })?;
     let mut unmounter = session.unmount_callable();
     let server = std::thread::Builder::new()
         .name("cairn-fuse".into())

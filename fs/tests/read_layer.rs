@@ -20,7 +20,12 @@ use fuser::FileType;
 
 fn data(seed: u8, len: usize) -> Vec<u8> {
     (0..len)
-        .map(|i| (i as u32).wrapping_mul(2_654_435_761).wrapping_add(seed as u32) as u8 ^ seed)
+        .map(|i| {
+            (i as u32)
+                .wrapping_mul(2_654_435_761)
+                .wrapping_add(seed as u32) as u8
+                ^ seed
+        })
         .collect()
 }
 
@@ -111,7 +116,9 @@ fn fixture() -> Fixture {
     let big2 = data(9, 70_000);
     let mut root2 = repo.load_tree(&root1).unwrap();
     root2.nodes.retain(|n| n.name != "big");
-    root2.nodes.insert(0, file(&repo, "big", &[big2.clone()]));
+    root2
+        .nodes
+        .insert(0, file(&repo, "big", std::slice::from_ref(&big2)));
     let root2 = repo.save_tree(&root2).unwrap();
     repo.flush().unwrap();
     snapshot(&repo, root2, "2024-01-02T10:00:00Z", "h2");
@@ -174,7 +181,13 @@ fn restic_layout_and_stable_inodes() {
     let snaps = lookup(&l, "snapshots");
     assert_eq!(
         names(&l, snaps),
-        [".", "..", "2024-01-01T10:00:00Z", "2024-01-02T10:00:00Z", "latest"]
+        [
+            ".",
+            "..",
+            "2024-01-01T10:00:00Z",
+            "2024-01-02T10:00:00Z",
+            "latest"
+        ]
     );
     let latest = lookup(&l, "snapshots/latest");
     assert_eq!(l.readlink(latest).unwrap(), b"2024-01-02T10:00:00Z");
@@ -204,27 +217,47 @@ fn metadata_hardlinks_and_hostile_names() {
     assert_eq!(hl1, hl2);
     assert_eq!(l.getattr(hl1).unwrap().0.nlink, 2);
     let other_view = lookup(&l, &format!("ids/{}/hl1", ids(&f)[0]));
-    assert_ne!(other_view, hl1, "each view of a snapshot has its own inodes");
+    assert_ne!(
+        other_view, hl1,
+        "each view of a snapshot has its own inodes"
+    );
 
-    let big = l.getattr(lookup(&l, "snapshots/2024-01-01T10:00:00Z/big")).unwrap().0;
+    let big = l
+        .getattr(lookup(&l, "snapshots/2024-01-01T10:00:00Z/big"))
+        .unwrap()
+        .0;
     assert_eq!((big.size, big.blocks, big.perm), (150_001, 293, 0o644));
     let mtime = big.mtime.duration_since(std::time::UNIX_EPOCH).unwrap();
     assert_eq!(mtime.subsec_nanos(), 123_456_789);
     let latest = lookup(&l, "snapshots/latest");
     let err = l.lookup(latest, OsStr::new("tty")).unwrap_err();
-    assert_eq!(err.errno(), libc::ENOTDIR, "the kernel resolves symlinks, not us");
-    let tty = l.getattr(lookup(&l, "hosts/h1/2024-01-01T10:00:00Z/tty")).unwrap().0;
+    assert_eq!(
+        err.errno(),
+        libc::ENOTDIR,
+        "the kernel resolves symlinks, not us"
+    );
+    let tty = l
+        .getattr(lookup(&l, "hosts/h1/2024-01-01T10:00:00Z/tty"))
+        .unwrap()
+        .0;
     assert_eq!((tty.kind, tty.rdev), (FileType::CharDevice, (4 << 8) | 1));
-    let fifo = l.getattr(lookup(&l, "hosts/h1/2024-01-01T10:00:00Z/fifo")).unwrap().0;
+    let fifo = l
+        .getattr(lookup(&l, "hosts/h1/2024-01-01T10:00:00Z/fifo"))
+        .unwrap()
+        .0;
     assert_eq!((fifo.kind, fifo.perm), (FileType::NamedPipe, 0o600));
     assert_eq!(
-        l.readlink(lookup(&l, "hosts/h1/2024-01-01T10:00:00Z/link")).unwrap(),
+        l.readlink(lookup(&l, "hosts/h1/2024-01-01T10:00:00Z/link"))
+            .unwrap(),
         b"big"
     );
 
     let x = lookup(&l, "hosts/h1/2024-01-01T10:00:00Z/sub/x");
     assert_eq!(l.getxattr(x, OsStr::new("user.note")).unwrap(), b"hello");
-    assert_eq!(l.getxattr(x, OsStr::new("user.none")).unwrap_err().errno(), libc::ENODATA);
+    assert_eq!(
+        l.getxattr(x, OsStr::new("user.none")).unwrap_err().errno(),
+        libc::ENODATA
+    );
     assert_eq!(l.listxattr(x).unwrap(), b"user.note\0");
     assert_eq!(l.open(x, true).unwrap_err().errno(), libc::EROFS);
     assert_eq!(read_all(&l, x), b"inner");
@@ -267,7 +300,9 @@ fn reads_at_random_offsets_across_blobs_with_a_small_cache() {
     let fh = l.open(big, false).unwrap();
     let mut seed = 12345u64;
     for _ in 0..300 {
-        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         let off = (seed >> 33) % 160_000;
         let len = ((seed >> 13) % 120_000) as u32;
         let got = l.read(fh, off, len).unwrap();
@@ -277,7 +312,11 @@ fn reads_at_random_offsets_across_blobs_with_a_small_cache() {
     }
     l.release(fh);
     assert!(l.blob_cache().weighted_size() <= 1 << 20);
-    assert_eq!(l.read(fh, 0, 1).unwrap_err().errno(), libc::ENOENT, "closed handle");
+    assert_eq!(
+        l.read(fh, 0, 1).unwrap_err().errno(),
+        libc::ENOENT,
+        "closed handle"
+    );
 }
 
 #[test]
@@ -287,10 +326,22 @@ fn history_lists_every_version() {
     let versions = lookup(&l, "history/big");
     assert_eq!(
         names(&l, versions),
-        [".", "..", "2024-01-01T10:00:00Z", "2024-01-02T10:00:00Z", "latest"]
+        [
+            ".",
+            "..",
+            "2024-01-01T10:00:00Z",
+            "2024-01-02T10:00:00Z",
+            "latest"
+        ]
     );
-    assert_eq!(read_all(&l, lookup(&l, "history/big/2024-01-01T10:00:00Z")), f.big1);
-    assert_eq!(read_all(&l, lookup(&l, "history/big/2024-01-02T10:00:00Z")), f.big2);
+    assert_eq!(
+        read_all(&l, lookup(&l, "history/big/2024-01-01T10:00:00Z")),
+        f.big1
+    );
+    assert_eq!(
+        read_all(&l, lookup(&l, "history/big/2024-01-02T10:00:00Z")),
+        f.big2
+    );
     assert_eq!(
         l.readlink(lookup(&l, "history/big/latest")).unwrap(),
         b"2024-01-02T10:00:00Z"
@@ -325,7 +376,7 @@ fn corrupted_blob_is_eio_and_the_rest_still_works() {
 
 fn snap_tree(f: &Fixture, n: usize) -> TreeId {
     let mut snaps = f.repo.list_snapshots().unwrap();
-    snaps.sort_by(|a, b| a.1.time.cmp(&b.1.time));
+    snaps.sort_by_key(|s| s.1.time);
     snaps[n].1.tree
 }
 
@@ -340,8 +391,15 @@ fn new_snapshots_appear_without_remounting() {
     snapshot(&f.repo, snap_tree(&f, 0), "2024-01-02T10:00:00Z", "h3");
     let after = names(&l, snaps);
     assert_eq!(after.len(), before.len() + 1);
-    assert!(after.contains(&"2024-01-02T10:00:00Z-1".to_string()), "{after:?}");
-    assert_eq!(lookup(&l, "snapshots"), snaps, "made-up dirs keep their inode");
+    assert!(
+        after.contains(&"2024-01-02T10:00:00Z-1".to_string()),
+        "{after:?}"
+    );
+    assert_eq!(
+        lookup(&l, "snapshots"),
+        snaps,
+        "made-up dirs keep their inode"
+    );
     assert_ne!(lookup(&l, "snapshots/latest"), old_latest, "latest moved");
     let hosts: HashSet<_> = names(&l, lookup(&l, "hosts")).into_iter().collect();
     assert!(hosts.contains("h3"));

@@ -149,25 +149,7 @@ impl<'a> Archiver<'a> {
         let start = GoTime::now();
         let started = Instant::now();
         let time = self.opts.time.unwrap_or(start);
-        if paths.is_empty() {
-            return Err(Error::InvalidArgument(
-                "nothing to backup, please specify target files/dirs".into(),
-            ));
-        }
-        let mut targets = Vec::with_capacity(paths.len());
-        for p in paths {
-            match std::fs::symlink_metadata(p) {
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                    reporter.warning(&format!("{} does not exist, skipping", p.display()));
-                }
-                _ => targets.push(p.clone()),
-            }
-        }
-        if targets.is_empty() {
-            return Err(Error::InvalidArgument(
-                "all target directories/files do not exist".into(),
-            ));
-        }
+        let targets = existing_targets(paths, reporter)?;
         let cwd = std::env::current_dir().map_err(|e| Error::io("current directory", e))?;
         let absolute: Vec<PathBuf> = targets.iter().map(|t| path::absolute(t, &cwd)).collect();
         let snapshot_paths: Vec<String> = absolute.iter().map(|p| path::lossy(p)).collect();
@@ -373,6 +355,32 @@ impl<'a> Archiver<'a> {
             duration: f.started.elapsed(),
         })
     }
+}
+
+/// The targets that exist, in order; each missing one is reported as a
+/// warning and skipped (restic's `filterExisting`). An error if none is
+/// left. Other problems with a target are left for the backup to report.
+pub fn existing_targets(paths: &[PathBuf], reporter: &dyn Reporter) -> Result<Vec<PathBuf>> {
+    if paths.is_empty() {
+        return Err(Error::InvalidArgument(
+            "nothing to backup, please specify target files/dirs".into(),
+        ));
+    }
+    let mut targets = Vec::with_capacity(paths.len());
+    for p in paths {
+        match std::fs::symlink_metadata(p) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                reporter.warning(&format!("{} does not exist, skipping", p.display()));
+            }
+            _ => targets.push(p.clone()),
+        }
+    }
+    if targets.is_empty() {
+        return Err(Error::InvalidArgument(
+            "all target directories/files do not exist".into(),
+        ));
+    }
+    Ok(targets)
 }
 
 /// What [`Archiver::finish`] needs.

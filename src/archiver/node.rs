@@ -161,10 +161,7 @@ fn read_xattrs(path: &Path) -> Result<Vec<ExtendedAttribute>> {
 }
 
 fn is_unsupported(e: &std::io::Error) -> bool {
-    matches!(
-        e.raw_os_error(),
-        Some(libc::ENOTSUP) | Some(libc::ENODATA)
-    )
+    matches!(e.raw_os_error(), Some(libc::ENOTSUP) | Some(libc::ENODATA))
 }
 
 #[cfg(test)]
@@ -188,7 +185,10 @@ mod tests {
         assert_eq!((node.size, node.links), (5, 1));
         assert_eq!(node.inode, meta.ino());
         assert_eq!(node.device_id, meta.dev());
-        assert_eq!(node.atime, node.mtime, "atime is mtime without --with-atime");
+        assert_eq!(
+            node.atime, node.mtime,
+            "atime is mtime without --with-atime"
+        );
         assert_eq!(node.ctime.unix(), (meta.ctime(), meta.ctime_nsec() as u32));
         assert_eq!(node.content, Some(vec![]));
         if meta.uid() == 0 {
@@ -206,7 +206,11 @@ mod tests {
         let meta = std::fs::symlink_metadata(dir.path()).unwrap();
         let node = factory.node(dir.path(), "d".into(), &meta).unwrap();
         assert_eq!(node.node_type, NodeType::Dir);
-        assert_eq!((node.size, node.links), (0, 0), "restic omits both for dirs");
+        assert_eq!(
+            (node.size, node.links),
+            (0, 0),
+            "restic omits both for dirs"
+        );
         assert_eq!(node.mode & (1 << 31), 1 << 31);
     }
 

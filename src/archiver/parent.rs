@@ -93,7 +93,7 @@ pub fn find_latest(
         {
             continue;
         }
-        if best.as_ref().map_or(true, |(_, b)| sn.time >= b.time) {
+        if !matches!(&best, Some((_, b)) if sn.time < b.time) {
             best = Some((id, sn));
         }
     }
@@ -139,7 +139,10 @@ mod tests {
             ignore_inode: true,
             ..Default::default()
         };
-        assert!(!no_inode.file_changed(&meta, &other), "implies ignore_ctime");
+        assert!(
+            !no_inode.file_changed(&meta, &other),
+            "implies ignore_ctime"
+        );
 
         let mut other = node.clone();
         other.node_type = NodeType::Symlink;

@@ -66,8 +66,7 @@ impl<'a> BlobSaver<'a> {
     pub fn save(&self, tpe: BlobType, data: &[u8]) -> Result<BlobId> {
         let (id, new) = if self.dry_run {
             let handle = BlobHandle::new(tpe, BlobId(Id::hash(data)));
-            let new =
-                !self.repo.has_blob(&handle) && self.state.lock().would_add.insert(handle);
+            let new = !self.repo.has_blob(&handle) && self.state.lock().would_add.insert(handle);
             (handle.id, new)
         } else {
             self.repo.save_blob(tpe, data)?
@@ -133,7 +132,7 @@ pub struct PendingFile(Result<FileOutcome>);
 /// How saving one file ended. Failing to *read* the file spoils only that
 /// file; failing to *store* its blobs is an error of the whole backup.
 pub enum FileOutcome {
-    Saved(SavedFile),
+    Saved(Box<SavedFile>),
     /// The file could not be read (completely); it is left out.
     Unreadable(Error),
 }
@@ -191,9 +190,9 @@ impl<'a> FileSaver<'a> {
         node.content = Some(content);
         // restic records the bytes read, not the size `stat` reported.
         node.size = size;
-        Ok(FileOutcome::Saved(SavedFile {
+        Ok(FileOutcome::Saved(Box::new(SavedFile {
             node,
             bytes_read: size,
-        }))
+        })))
     }
 }

@@ -149,9 +149,10 @@ impl Selector {
 /// restic's `DeviceMap.IsAllowed`: the closest target at or above `path`
 /// decides; outside every target everything is allowed.
 fn device_allowed(devices: &HashMap<PathBuf, u64>, path: &Path, dev: u64) -> bool {
-    path.ancestors()
-        .find_map(|dir| devices.get(dir))
-        .map_or(true, |&allowed| allowed == dev)
+    match path.ancestors().find_map(|dir| devices.get(dir)) {
+        Some(&allowed) => allowed == dev,
+        None => true,
+    }
 }
 
 /// Parse `filename[:header]`.
@@ -306,7 +307,9 @@ mod tests {
         if let Ok(proc_meta) = std::fs::metadata("/proc/self") {
             if proc_meta.dev() != here.dev() {
                 let fake_child = dir.path().join("x");
-                assert!(sel.excluded_by_info(&fake_child, &std::fs::metadata("/proc/version").unwrap()));
+                assert!(
+                    sel.excluded_by_info(&fake_child, &std::fs::metadata("/proc/version").unwrap())
+                );
                 // A directory on another device whose parent is allowed is a
                 // mount point and stays.
                 assert!(!sel.excluded_by_info(&fake_child, &proc_meta));

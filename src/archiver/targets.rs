@@ -174,8 +174,8 @@ pub fn resolve_relative_targets(targets: &[PathBuf], cwd: &Path) -> Result<Vec<P
         }
         let mut names = Vec::new();
         let dir = absolute(&cleaned, cwd);
-        let entries = std::fs::read_dir(&dir)
-            .map_err(|e| Error::io(format!("open {}", dir.display()), e))?;
+        let entries =
+            std::fs::read_dir(&dir).map_err(|e| Error::io(format!("open {}", dir.display()), e))?;
         for entry in entries {
             let entry = entry.map_err(|e| Error::io(format!("readdir {}", dir.display()), e))?;
             names.push(entry.file_name());
@@ -213,7 +213,10 @@ mod tests {
     fn absolute_targets_share_intermediate_directories() {
         let t = tree(&["/tmp/a/d1", "/tmp/a/d2", "/etc"], Path::new("/"));
         assert_eq!(names(&t), ["etc", "tmp"]);
-        assert_eq!(t.nodes["etc".as_ref() as &std::ffi::OsStr].path, Some("/etc".into()));
+        assert_eq!(
+            t.nodes["etc".as_ref() as &std::ffi::OsStr].path,
+            Some("/etc".into())
+        );
         let tmp = &t.nodes[std::ffi::OsStr::new("tmp")];
         assert_eq!(tmp.info_path, Some("/tmp".into()));
         let a = &tmp.nodes[std::ffi::OsStr::new("a")];
@@ -236,7 +239,10 @@ mod tests {
             rel.nodes[std::ffi::OsStr::new("d1")].path,
             Some("/home/u/w/src/d1".into())
         );
-        assert_eq!(t.nodes[std::ffi::OsStr::new("src-1")].path, Some("/src".into()));
+        assert_eq!(
+            t.nodes[std::ffi::OsStr::new("src-1")].path,
+            Some("/src".into())
+        );
         assert_eq!(
             t.nodes[std::ffi::OsStr::new("src-2")].path,
             Some("/home/u/src".into())
@@ -249,8 +255,10 @@ mod tests {
         let base = dir.path();
         std::fs::create_dir(base.join("sub")).unwrap();
         std::fs::write(base.join("f"), b"x").unwrap();
-        for order in [[base.to_path_buf(), base.join("sub")], [base.join("sub"), base.to_path_buf()]]
-        {
+        for order in [
+            [base.to_path_buf(), base.join("sub")],
+            [base.join("sub"), base.to_path_buf()],
+        ] {
             let mut targets = order.to_vec();
             targets.push(base.join("sub"));
             let t = TargetTree::new(&targets, Path::new("/")).unwrap();
@@ -262,8 +270,14 @@ mod tests {
             assert!(!node.is_leaf());
             assert_eq!(node.info_path.as_deref(), Some(base));
             assert_eq!(names(node), ["f", "sub"]);
-            assert_eq!(node.nodes[std::ffi::OsStr::new("f")].path, Some(base.join("f")));
-            assert_eq!(node.nodes[std::ffi::OsStr::new("sub")].path, Some(base.join("sub")));
+            assert_eq!(
+                node.nodes[std::ffi::OsStr::new("f")].path,
+                Some(base.join("f"))
+            );
+            assert_eq!(
+                node.nodes[std::ffi::OsStr::new("sub")].path,
+                Some(base.join("sub"))
+            );
         }
     }
 
@@ -277,7 +291,11 @@ mod tests {
         let resolved = resolve_relative_targets(&targets, dir.path()).unwrap();
         assert_eq!(
             resolved,
-            [PathBuf::from("a"), PathBuf::from("b"), PathBuf::from("/tmp/q")]
+            [
+                PathBuf::from("a"),
+                PathBuf::from("b"),
+                PathBuf::from("/tmp/q")
+            ]
         );
     }
 }

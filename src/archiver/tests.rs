@@ -37,7 +37,9 @@ struct Recorder {
 
 impl Reporter for Recorder {
     fn error(&self, path: &Path, error: &Error) {
-        self.errors.lock().push((path.to_path_buf(), error.to_string()));
+        self.errors
+            .lock()
+            .push((path.to_path_buf(), error.to_string()));
     }
     fn warning(&self, message: &str) {
         self.warnings.lock().push(message.to_string());
@@ -75,7 +77,11 @@ fn fixture() -> tempfile::TempDir {
     std::fs::hard_link(d.join("small.txt"), d.join("sub/hard")).unwrap();
     std::os::unix::fs::symlink("sub/inner", d.join("link")).unwrap();
     std::os::unix::fs::symlink("/does/not/exist", d.join("dangling")).unwrap();
-    nix::unistd::mkfifo(&d.join("fifo"), nix::sys::stat::Mode::from_bits_truncate(0o640)).unwrap();
+    nix::unistd::mkfifo(
+        &d.join("fifo"),
+        nix::sys::stat::Mode::from_bits_truncate(0o640),
+    )
+    .unwrap();
     let _socket = std::os::unix::net::UnixListener::bind(d.join("sock")).unwrap();
     dir
 }
@@ -139,7 +145,15 @@ fn backs_up_every_kind_of_entry() {
     let top = node_at(&repo, &sn.tree, d).unwrap();
     assert_eq!(
         names(&repo, &top),
-        ["big.bin", "dangling", "empty", "fifo", "link", "small.txt", "sub"],
+        [
+            "big.bin",
+            "dangling",
+            "empty",
+            "fifo",
+            "link",
+            "small.txt",
+            "sub"
+        ],
         "sorted; the socket is left out"
     );
 
@@ -155,9 +169,15 @@ fn backs_up_every_kind_of_entry() {
     assert!(big.content().len() > 2, "{} chunks", big.content().len());
     assert_eq!(content(&repo, &big), noise(BIG, 7));
     let hard = node_at(&repo, &sn.tree, &d.join("sub/hard")).unwrap();
-    assert_eq!((hard.inode, hard.content.clone()), (small.inode, small.content.clone()));
+    assert_eq!(
+        (hard.inode, hard.content.clone()),
+        (small.inode, small.content.clone())
+    );
     let link = node_at(&repo, &sn.tree, &d.join("link")).unwrap();
-    assert_eq!((link.node_type.clone(), link.link_target.as_bytes()), (NodeType::Symlink, &b"sub/inner"[..]));
+    assert_eq!(
+        (link.node_type.clone(), link.link_target.as_bytes()),
+        (NodeType::Symlink, &b"sub/inner"[..])
+    );
     let dangling = node_at(&repo, &sn.tree, &d.join("dangling")).unwrap();
     assert_eq!(dangling.link_target, "/does/not/exist");
     let fifo = node_at(&repo, &sn.tree, &d.join("fifo")).unwrap();
@@ -166,16 +186,28 @@ fn backs_up_every_kind_of_entry() {
     assert_eq!(fifo.content, None);
 
     let s = &summary.stats;
-    assert_eq!((s.files_new, s.files_changed, s.files_unmodified), (5, 0, 0));
+    assert_eq!(
+        (s.files_new, s.files_changed, s.files_unmodified),
+        (5, 0, 0)
+    );
     let depth = d.components().count() as u64 - 1;
-    assert_eq!(s.dirs_new, depth + 1, "intermediate dirs, the target and sub");
+    assert_eq!(
+        s.dirs_new,
+        depth + 1,
+        "intermediate dirs, the target and sub"
+    );
     assert_eq!(s.total_files_processed, 5);
     assert_eq!(s.total_bytes_processed, (BIG + 13 + 5 + 13) as u64);
     assert_eq!(summary.bytes_read, s.total_bytes_processed);
     assert!(s.data_blobs >= 4 && s.tree_blobs >= 3);
     assert!(s.data_added >= (BIG + 13 + 5) as u64);
     assert!(s.data_added_packed > 0);
-    let new_items = rec.items.lock().iter().filter(|(_, c)| *c == Change::New).count();
+    let new_items = rec
+        .items
+        .lock()
+        .iter()
+        .filter(|(_, c)| *c == Change::New)
+        .count();
     assert_eq!(new_items as u64, s.files_new + s.dirs_new);
 }
 
@@ -194,8 +226,14 @@ fn parent_snapshot_spares_reading_unchanged_files() {
     assert_eq!(second.bytes_read, 0, "nothing is read again");
     assert_eq!(second.stats.files_unmodified, 5);
     assert_eq!(second.stats.data_blobs, 0);
-    assert_eq!(second.stats.total_bytes_processed, first.stats.total_bytes_processed);
-    assert!(rec.items.lock().contains(&(format!("{}/", d.display()), Change::Unmodified)));
+    assert_eq!(
+        second.stats.total_bytes_processed,
+        first.stats.total_bytes_processed
+    );
+    assert!(rec
+        .items
+        .lock()
+        .contains(&(format!("{}/", d.display()), Change::Unmodified)));
     let second_tree = node_at(&repo, &second.snapshot.tree, d).unwrap().subtree;
     assert_eq!(first_tree, second_tree, "identical tree, identical id");
 
@@ -204,9 +242,16 @@ fn parent_snapshot_spares_reading_unchanged_files() {
     let (third, _) = backup(&repo, BackupOptions::default(), &[d]);
     assert_eq!(third.parent, second.snapshot_id);
     assert_eq!(third.bytes_read, 14);
-    assert_eq!((third.stats.files_changed, third.stats.files_unmodified), (1, 4));
+    assert_eq!(
+        (third.stats.files_changed, third.stats.files_unmodified),
+        (1, 4)
+    );
     let depth = d.components().count() as u64 - 1;
-    assert_eq!(third.stats.dirs_changed, depth + 1, "sub, the target and above");
+    assert_eq!(
+        third.stats.dirs_changed,
+        depth + 1,
+        "sub, the target and above"
+    );
     let inner = node_at(&repo, &third.snapshot.tree, &d.join("sub/inner")).unwrap();
     assert_eq!(content(&repo, &inner), b"inner, changed");
 
@@ -236,7 +281,10 @@ fn parent_snapshot_spares_reading_unchanged_files() {
     };
     let (with_parent, _) = backup(&repo, explicit, &[d]);
     assert_eq!(with_parent.parent, Some(first_id));
-    assert_eq!(with_parent.bytes_read, 14, "only the file changed since the first");
+    assert_eq!(
+        with_parent.bytes_read, 14,
+        "only the file changed since the first"
+    );
 }
 
 #[test]
@@ -257,7 +305,10 @@ fn parent_with_missing_blobs_is_not_trusted() {
         ..BackupOptions::default()
     };
     let (second, rec) = backup(&repo, explicit, &[d]);
-    assert!(!second.is_complete(), "restic reports this and exits with 3");
+    assert!(
+        !second.is_complete(),
+        "restic reports this and exits with 3"
+    );
     assert!(rec
         .errors
         .lock()
@@ -321,22 +372,32 @@ fn unreadable_items_are_reported_and_the_snapshot_is_still_saved() {
     assert_eq!(summary.errors, 1);
     let errors = rec.errors.lock();
     assert_eq!(errors[0].0, mem);
-    assert!(errors[0].1.contains("read /proc/self/mem"), "{}", errors[0].1);
+    assert!(
+        errors[0].1.contains("read /proc/self/mem"),
+        "{}",
+        errors[0].1
+    );
     assert_eq!(
         *rec.warnings.lock(),
         [format!("{} does not exist, skipping", missing.display())]
     );
     let id = summary.snapshot_id.unwrap();
     let sn = repo.load_snapshot(&id).unwrap();
-    assert_eq!(sn.paths, [d.to_string_lossy().into_owned(), "/proc/self/mem".into()]);
+    assert_eq!(
+        sn.paths,
+        [d.to_string_lossy().into_owned(), "/proc/self/mem".into()]
+    );
     assert!(node_at(&repo, &sn.tree, &d.join("small.txt")).is_some());
     let proc_self = node_at(&repo, &sn.tree, Path::new("/proc/self")).unwrap();
-    assert!(proc_self.is_dir(), "intermediate directories follow symlinks");
+    assert!(
+        proc_self.is_dir(),
+        "intermediate directories follow symlinks"
+    );
     assert!(names(&repo, &proc_self).is_empty());
 
     let rec = Recorder::default();
     let err = Archiver::new(&repo, BackupOptions::default())
-        .backup(&[missing.clone()], &rec)
+        .backup(std::slice::from_ref(&missing), &rec)
         .unwrap_err();
     assert!(err.to_string().contains("do not exist"), "{err}");
 }
@@ -346,17 +407,27 @@ fn targets_sharing_a_prefix_share_their_parents() {
     let (repo, _) = repository();
     let dir = fixture();
     let d = dir.path();
-    let (summary, _) = backup(&repo, BackupOptions::default(), &[&d.join("sub"), &d.join("link"), d]);
+    let (summary, _) = backup(
+        &repo,
+        BackupOptions::default(),
+        &[&d.join("sub"), &d.join("link"), d],
+    );
     // The target dir itself is also a target: it is backed up whole.
     let top = node_at(&repo, &summary.snapshot.tree, d).unwrap();
     assert_eq!(names(&repo, &top).len(), 7);
-    let (summary, _) =
-        backup(&repo, BackupOptions::default(), &[&d.join("sub"), &d.join("small.txt")]);
+    let (summary, _) = backup(
+        &repo,
+        BackupOptions::default(),
+        &[&d.join("sub"), &d.join("small.txt")],
+    );
     let top = node_at(&repo, &summary.snapshot.tree, d).unwrap();
     assert_eq!(names(&repo, &top), ["small.txt", "sub"]);
     assert_eq!(
         summary.snapshot.paths,
-        [d.join("sub").to_string_lossy(), d.join("small.txt").to_string_lossy()]
+        [
+            d.join("sub").to_string_lossy(),
+            d.join("small.txt").to_string_lossy()
+        ]
     );
 }
 
@@ -395,7 +466,11 @@ fn stdin_becomes_one_file_with_its_directories() {
     let data = noise(3 << 20, 1);
     let rec = Recorder::default();
     let summary = Archiver::new(&repo, opts)
-        .backup_reader(Box::new(std::io::Cursor::new(data.clone())), "dump/db.sql", &rec)
+        .backup_reader(
+            Box::new(std::io::Cursor::new(data.clone())),
+            "dump/db.sql",
+            &rec,
+        )
         .unwrap();
     let sn = repo.load_snapshot(&summary.snapshot_id.unwrap()).unwrap();
     assert_eq!(sn.paths, ["/dump/db.sql"]);

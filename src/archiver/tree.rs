@@ -99,12 +99,16 @@ enum Child {
 /// A finished or pending node of a directory.
 enum Entry {
     Ready(Node),
-    File {
-        pending: PendingFile,
-        previous: Option<Node>,
-        path: PathBuf,
-        sn_path: String,
-    },
+    File(FileEntry),
+}
+
+/// A file handed to the file saver.
+struct FileEntry {
+    pending: PendingFile,
+    /// The parent snapshot's node at the same place.
+    previous: Option<Node>,
+    path: PathBuf,
+    sn_path: String,
 }
 
 /// A directory being built.
@@ -198,7 +202,11 @@ impl Builder<'_> {
         if self.select.excluded_by_info(&path, &meta) {
             return Ok(None);
         }
-        let previous = parent.previous.as_ref().and_then(|t| t.find(&name)).cloned();
+        let previous = parent
+            .previous
+            .as_ref()
+            .and_then(|t| t.find(&name))
+            .cloned();
         let sn_path = child_sn_path(&parent.sn_path, &name);
         let file_type = meta.file_type();
         if file_type.is_file() {
@@ -235,7 +243,11 @@ impl Builder<'_> {
                 reason: "path is not a directory".into(),
             });
         }
-        let previous = parent.previous.as_ref().and_then(|t| t.find(&name)).cloned();
+        let previous = parent
+            .previous
+            .as_ref()
+            .and_then(|t| t.find(&name))
+            .cloned();
         let sn_path = child_sn_path(&parent.sn_path, &name);
         let node = self.nodes.node(&info_path, name, &meta)?;
         let previous_tree = self.load_previous(previous.as_ref(), &info_path);
@@ -259,7 +271,10 @@ impl Builder<'_> {
         previous: Option<Node>,
         sn_path: String,
     ) -> Result<Option<Entry>> {
-        if let Some(prev) = previous.as_ref().filter(|p| !self.change.file_changed(meta, p)) {
+        if let Some(prev) = previous
+            .as_ref()
+            .filter(|p| !self.change.file_changed(meta, p))
+        {
             if self.all_blobs_present(prev) {
                 let mut node = match self.nodes.node(&path, name, meta) {
                     Ok(node) => node,
@@ -301,7 +316,13 @@ impl Builder<'_> {
             Ok(meta) if meta.is_file() => meta,
             Ok(_) => {
                 let reason = "file changed type, refusing to archive".into();
-                self.fail(&path, Error::InvalidPath { path: path.clone(), reason });
+                self.fail(
+                    &path,
+                    Error::InvalidPath {
+                        path: path.clone(),
+                        reason,
+                    },
+                );
                 return Ok(None);
             }
             Err(e) => {
@@ -321,12 +342,12 @@ impl Builder<'_> {
             reader: Box::new(file),
             node,
         });
-        Ok(Some(Entry::File {
+        Ok(Some(Entry::File(FileEntry {
             pending,
             previous,
             path,
             sn_path,
-        }))
+        })))
     }
 
     /// The frame for a directory to back up completely; `None` (reported)
@@ -378,24 +399,29 @@ impl Builder<'_> {
         for entry in frame.entries {
             let node = match entry {
                 Entry::Ready(node) => node,
-                Entry::File {
-                    pending,
-                    previous,
-                    path,
-                    sn_path,
-                } => match pending.wait()? {
-                    FileOutcome::Saved(saved) => {
-                        self.counts.bytes_read += saved.bytes_read;
-                        if let Some(change) = self.counts.complete(previous.as_ref(), &saved.node) {
-                            self.reporter.item(&sn_path, change, &saved.node);
+                Entry::File(file) => {
+                    let FileEntry {
+                        pending,
+                        previous,
+                        path,
+                        sn_path,
+                    } = file;
+                    match pending.wait()? {
+                        FileOutcome::Saved(saved) => {
+                            self.counts.bytes_read += saved.bytes_read;
+                            if let Some(change) =
+                                self.counts.complete(previous.as_ref(), &saved.node)
+                            {
+                                self.reporter.item(&sn_path, change, &saved.node);
+                            }
+                            saved.node
                         }
-                        saved.node
+                        FileOutcome::Unreadable(e) => {
+                            self.fail(&path, e);
+                            continue;
+                        }
                     }
-                    FileOutcome::Unreadable(e) => {
-                        self.fail(&path, e);
-                        continue;
-                    }
-                },
+                }
             };
             tree.insert(node)?;
         }
@@ -408,7 +434,8 @@ impl Builder<'_> {
         let id = self.blobs.save_tree(&tree)?;
         node.subtree = Some(id);
         if let Some(change) = self.counts.complete(frame.previous_node.as_ref(), &node) {
-            self.reporter.item(&format!("{}/", frame.sn_path), change, &node);
+            self.reporter
+                .item(&format!("{}/", frame.sn_path), change, &node);
         }
         Ok((Some(node), id))
     }
@@ -423,7 +450,10 @@ impl Builder<'_> {
         match self.repo.load_tree(id) {
             Ok(tree) => Some(tree),
             Err(e) => {
-                let reason = if self.repo.has_blob(&BlobHandle::new(BlobType::Tree, (*id).into())) {
+                let reason = if self
+                    .repo
+                    .has_blob(&BlobHandle::new(BlobType::Tree, (*id).into()))
+                {
                     format!("tree {id} could not be loaded; the repository could be damaged: {e}")
                 } else {
                     format!("tree {id} is not known; the repository could be damaged, run `rebuild-index` to try to repair it")

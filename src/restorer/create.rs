@@ -14,7 +14,11 @@ use super::plan::{ItemKind, Plan};
 use super::Reporter;
 
 /// Create the plan's items; returns, per item, whether it now exists.
-pub(crate) fn create_items(plan: &Plan, cache: &mut DirCache, reporter: &mut Reporter) -> Vec<bool> {
+pub(crate) fn create_items(
+    plan: &Plan,
+    cache: &mut DirCache,
+    reporter: &mut Reporter,
+) -> Vec<bool> {
     let mut created = vec![false; plan.items.len()];
     for (i, item) in plan.items.iter().enumerate() {
         if item.parent.is_some_and(|p| !created[p]) {
@@ -22,7 +26,10 @@ pub(crate) fn create_items(plan: &Plan, cache: &mut DirCache, reporter: &mut Rep
         }
         match create_one(plan, cache, &created, i) {
             Ok(()) => created[i] = true,
-            Err(e) => reporter.report(plan.location(i), format!("cannot create {}: {e}", describe(item.kind))),
+            Err(e) => reporter.report(
+                plan.location(i),
+                format!("cannot create {}: {e}", describe(item.kind)),
+            ),
         }
     }
     created
@@ -35,13 +42,19 @@ fn create_one(plan: &Plan, cache: &mut DirCache, created: &[bool], i: usize) -> 
     match item.kind {
         ItemKind::Dir => cache.dir(plan, item.parent)?.make_dir(name),
         ItemKind::File { .. } => cache.dir(plan, item.parent)?.create_file(name).map(drop),
-        ItemKind::Symlink => cache.dir(plan, item.parent)?.symlink(&node.link_target, name),
+        ItemKind::Symlink => cache
+            .dir(plan, item.parent)?
+            .symlink(&node.link_target, name),
         ItemKind::Fifo => cache.dir(plan, item.parent)?.mkfifo(name),
         ItemKind::BlockDevice => {
-            cache.dir(plan, item.parent)?.mknod(name, SFlag::S_IFBLK, node.device)
+            cache
+                .dir(plan, item.parent)?
+                .mknod(name, SFlag::S_IFBLK, node.device)
         }
         ItemKind::CharDevice => {
-            cache.dir(plan, item.parent)?.mknod(name, SFlag::S_IFCHR, node.device)
+            cache
+                .dir(plan, item.parent)?
+                .mknod(name, SFlag::S_IFCHR, node.device)
         }
         ItemKind::HardLink { first } => {
             if !created[first] {
@@ -52,7 +65,9 @@ fn create_one(plan: &Plan, cache: &mut DirCache, created: &[bool], i: usize) -> 
             }
             let source = &plan.items[first];
             let src_dir = cache.open_separately(plan, source.parent)?;
-            cache.dir(plan, item.parent)?.hard_link(&src_dir, source.name(), name)
+            cache
+                .dir(plan, item.parent)?
+                .hard_link(&src_dir, source.name(), name)
         }
     }
 }

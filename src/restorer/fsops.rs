@@ -18,16 +18,20 @@
 //! Opening a file or directory relative to a directory descriptor needs
 //! `openat`, whose safe wrappers return a raw descriptor in nix 0.29; to
 //! stay free of `unsafe`, entries are opened through the directory's
-//! descriptor link `/proc/self/fd/N/name` with the standard library. The kernel resolves `/proc/self/fd/N` to exactly
-//! the directory the descriptor refers to, so this is `openat(N, name)`
-//! with the same flags; it needs Linux with `/proc` mounted, which
-//! [`DirHandle::open_target`] checks.
+//! descriptor link `/proc/self/fd/N/name` with the standard library. The
+//! kernel resolves `/proc/self/fd/N` to exactly the directory the
+//! descriptor refers to, so this is `openat(N, name)` with the same flags;
+//! it needs Linux with `/proc` mounted, which [`DirHandle::open_target`]
+//! checks.
+//!
+//! Every method checks its name with [`check_name`] again (no `/`, not `.`
+//! or `..`), so no caller can smuggle a path into an `*at` call.
 
 use std::ffi::OsStr;
-use std::fs::{File, OpenOptions};
+use std::fs::{DirBuilder, File, OpenOptions};
 use std::io;
 use std::os::fd::{AsRawFd, RawFd};
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
@@ -40,6 +44,7 @@ use nix::sys::time::TimeSpec;
 use nix::unistd::{fchownat, linkat, mkfifoat, symlinkat, unlinkat, Gid, Uid, UnlinkatFlags};
 
 use super::plan::Plan;
+use crate::tree::check_name;
 
 /// Open a directory (read-only) at `path` with extra `flags`.
 fn open_dir_at_path(path: &Path, flags: libc::c_int) -> io::Result<File> {
@@ -47,6 +52,13 @@ fn open_dir_at_path(path: &Path, flags: libc::c_int) -> io::Result<File> {
         .read(true)
         .custom_flags(libc::O_DIRECTORY | libc::O_CLOEXEC | flags)
         .open(path)
+}
+
+/// `name` if it is a single usable path component.
+fn checked(name: &OsStr) -> io::Result<&OsStr> {
+    check_name(name)
+        .map(|()| name)
+        .map_err(|why| io::Error::new(io::ErrorKind::InvalidInput, format!("{name:?}: {why}")))
 }
 
 fn is_dir(st: &FileStat) -> bool {
@@ -65,11 +77,12 @@ impl DirHandle {
     /// may go through symlinks; nothing below it will.
     pub fn open_target(path: &Path, create: bool) -> io::Result<DirHandle> {
         if create {
-            std::fs::create_dir_all(path)?;
+            // New directories are private, as restic makes them.
+            DirBuilder::new().recursive(true).mode(0o700).create(path)?;
         }
         let dir = open_dir_at_path(path, 0)?;
         let handle = DirHandle { dir };
-        if std::fs::metadata(handle.proc_path(None)).is_err() {
+        if std::fs::metadata(handle.proc_path(None)?).is_err() {
             return Err(io::Error::new(
                 io::ErrorKind::Unsupported,
                 "restoring needs /proc/self/fd (Linux with /proc mounted)",
@@ -84,23 +97,24 @@ impl DirHandle {
 
     /// `/proc/self/fd/N[/name]`: the descriptor's directory, then `name`
     /// resolved by the kernel relative to it (see the module docs).
-    fn proc_path(&self, name: Option<&OsStr>) -> PathBuf {
+    fn proc_path(&self, name: Option<&OsStr>) -> io::Result<PathBuf> {
         let mut path = PathBuf::from(format!("/proc/self/fd/{}", self.fd()));
         if let Some(name) = name {
-            path.push(name);
+            path.push(checked(name)?);
         }
-        path
+        Ok(path)
     }
 
     /// Open the subdirectory `name`; fails if it is not a directory or is
     /// a symlink.
     pub fn open_dir(&self, name: &OsStr) -> io::Result<DirHandle> {
-        let dir = open_dir_at_path(&self.proc_path(Some(name)), libc::O_NOFOLLOW)?;
+        let dir = open_dir_at_path(&self.proc_path(Some(name))?, libc::O_NOFOLLOW)?;
         Ok(DirHandle { dir })
     }
 
     /// `lstat` of an entry; `None` if it does not exist.
     pub fn lstat(&self, name: &OsStr) -> io::Result<Option<FileStat>> {
+        let name = checked(name)?;
         match fstatat(Some(self.fd()), name, AtFlags::AT_SYMLINK_NOFOLLOW) {
             Ok(st) => Ok(Some(st)),
             Err(Errno::ENOENT) => Ok(None),
@@ -111,6 +125,7 @@ impl DirHandle {
     /// Remove a non-directory entry if there is one (a symlink is removed
     /// itself); an existing directory is an error.
     fn clear(&self, name: &OsStr) -> io::Result<()> {
+        let name = checked(name)?;
         match unlinkat(Some(self.fd()), name, UnlinkatFlags::NoRemoveDir) {
             Ok(()) | Err(Errno::ENOENT) => Ok(()),
             Err(Errno::EISDIR) | Err(Errno::EPERM) if self.is_dir(name) => Err(io::Error::new(
@@ -129,6 +144,7 @@ impl DirHandle {
     /// final mode is set with the metadata). A non-directory in the way is
     /// replaced.
     pub fn make_dir(&self, name: &OsStr) -> io::Result<()> {
+        let name = checked(name)?;
         match mkdirat(Some(self.fd()), name, Mode::S_IRWXU) {
             Ok(()) => Ok(()),
             Err(Errno::EEXIST) if self.is_dir(name) => Ok(()),
@@ -149,7 +165,7 @@ impl DirHandle {
             .create_new(true)
             .mode(0o600)
             .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-            .open(self.proc_path(Some(name)))
+            .open(self.proc_path(Some(name))?)
     }
 
     /// Open the existing regular file `name` for writing or reading. Never
@@ -160,7 +176,7 @@ impl DirHandle {
             .read(!write)
             .write(write)
             .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
-            .open(self.proc_path(Some(name)))?;
+            .open(self.proc_path(Some(name))?)?;
         if !file.metadata()?.is_file() {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidData,
@@ -172,12 +188,14 @@ impl DirHandle {
 
     /// Create the symlink `name -> target`.
     pub fn symlink(&self, target: &OsStr, name: &OsStr) -> io::Result<()> {
+        let name = checked(name)?;
         self.clear(name)?;
         Ok(symlinkat(target, Some(self.fd()), name)?)
     }
 
     /// Create the fifo `name` (mode 0600).
     pub fn mkfifo(&self, name: &OsStr) -> io::Result<()> {
+        let name = checked(name)?;
         self.clear(name)?;
         Ok(mkfifoat(
             Some(self.fd()),
@@ -188,6 +206,7 @@ impl DirHandle {
 
     /// Create the device node `name` (mode 0600); needs privileges.
     pub fn mknod(&self, name: &OsStr, kind: SFlag, device: u64) -> io::Result<()> {
+        let name = checked(name)?;
         self.clear(name)?;
         let device = libc::dev_t::try_from(device)
             .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "device number too large"))?;
@@ -203,6 +222,7 @@ impl DirHandle {
     /// Make `name` a hard link to `src_name` in `src`. Neither name is
     /// followed if it is a symlink (`linkat` without `AT_SYMLINK_FOLLOW`).
     pub fn hard_link(&self, src: &DirHandle, src_name: &OsStr, name: &OsStr) -> io::Result<()> {
+        let (src_name, name) = (checked(src_name)?, checked(name)?);
         self.clear(name)?;
         Ok(linkat(
             Some(src.fd()),
@@ -215,6 +235,7 @@ impl DirHandle {
 
     /// `lchown` an entry.
     pub fn chown(&self, name: &OsStr, uid: u32, gid: u32) -> io::Result<()> {
+        let name = checked(name)?;
         Ok(fchownat(
             Some(self.fd()),
             name,
@@ -227,13 +248,9 @@ impl DirHandle {
     /// Set the permission bits (with setuid/setgid/sticky) of an entry that
     /// is not a symlink.
     pub fn chmod(&self, name: &OsStr, mode: u32) -> io::Result<()> {
+        let name = checked(name)?;
         let mode = Mode::from_bits_truncate(mode & 0o7777);
-        match fchmodat(
-            Some(self.fd()),
-            name,
-            mode,
-            FchmodatFlags::NoFollowSymlink,
-        ) {
+        match fchmodat(Some(self.fd()), name, mode, FchmodatFlags::NoFollowSymlink) {
             // Old C libraries cannot chmod without following; then make
             // sure the entry is no symlink and let it follow (nothing to).
             Err(Errno::ENOTSUP) => match self.lstat(name)? {
@@ -251,6 +268,7 @@ impl DirHandle {
 
     /// Set access and modification times of an entry (not following it).
     pub fn set_times(&self, name: &OsStr, atime: (i64, u32), mtime: (i64, u32)) -> io::Result<()> {
+        let name = checked(name)?;
         Ok(utimensat(
             Some(self.fd()),
             name,
@@ -262,7 +280,7 @@ impl DirHandle {
 
     /// Set an extended attribute of an entry (not following it).
     pub fn set_xattr(&self, name: &OsStr, attr: &str, value: &[u8]) -> io::Result<()> {
-        xattr::set(self.proc_path(Some(name)), attr, value)
+        xattr::set(self.proc_path(Some(name))?, attr, value)
     }
 }
 
@@ -327,7 +345,9 @@ impl DirCache {
             names.push(plan.items[i].name());
             next = plan.items[i].parent;
         }
-        let mut handle = self.root.open_dir(OsStr::new("."))?;
+        let mut handle = DirHandle {
+            dir: self.root.dir.try_clone()?,
+        };
         for name in names.into_iter().rev() {
             handle = handle.open_dir(name)?;
         }
@@ -336,5 +356,38 @@ impl DirCache {
 
     fn last(&self) -> &DirHandle {
         self.chain.last().map_or(&self.root, |(_, h)| h)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_must_be_single_components_and_symlinks_are_not_followed() {
+        let tmp = tempfile::tempdir().unwrap();
+        let target = tmp.path().join("t");
+        let dir = DirHandle::open_target(&target, true).unwrap();
+        for bad in ["../escape", "/abs", "a/b", "..", ".", ""] {
+            let bad = OsStr::new(bad);
+            assert!(dir.make_dir(bad).is_err(), "{bad:?}");
+            assert!(dir.create_file(bad).is_err(), "{bad:?}");
+            assert!(dir.symlink(OsStr::new("x"), bad).is_err(), "{bad:?}");
+        }
+        std::os::unix::fs::symlink(tmp.path(), target.join("up")).unwrap();
+        assert!(dir.open_dir(OsStr::new("up")).is_err());
+        assert!(dir.open_file(OsStr::new("up"), true).is_err());
+        dir.set_times(OsStr::new("up"), (1, 2), (3, 4)).unwrap();
+        let link = std::fs::symlink_metadata(target.join("up")).unwrap();
+        assert_eq!(std::os::unix::fs::MetadataExt::mtime(&link), 3);
+        assert_ne!(
+            std::os::unix::fs::MetadataExt::mtime(&std::fs::metadata(tmp.path()).unwrap()),
+            3
+        );
+        assert_eq!(
+            std::fs::read_dir(tmp.path()).unwrap().count(),
+            1,
+            "nothing was created next to the target"
+        );
     }
 }

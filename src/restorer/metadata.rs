@@ -2,10 +2,10 @@
 //!
 //! Items are handled in reverse plan order, so every directory comes after
 //! everything inside it: its mode (which may forbid writing) and its times
-//! (which creating entries would change) are set last. Per item the order
-//! is restic's with one change: owner first (`chown` clears setuid/setgid),
-//! then extended attributes (before a read-only mode could forbid them),
-//! then mode (not for symlinks), then access and modification times.
+//! (which creating entries would change) are set last. Per item: owner
+//! first (`chown` clears setuid/setgid), then extended attributes (before a
+//! read-only mode could forbid them), then mode (not for symlinks), then
+//! access and modification times (after everything that could change them).
 //!
 //! As `cp -a` and restic do, a refused `chown` is only a problem when
 //! running as root. Hard links share their file's inode and are skipped;

@@ -37,10 +37,14 @@ use super::Problem;
 pub enum ItemKind {
     Dir,
     /// A regular file; its content is `plan.files[content]`.
-    File { content: usize },
+    File {
+        content: usize,
+    },
     /// A further name of the file `plan.items[first]` (same device and
     /// inode in the snapshot).
-    HardLink { first: usize },
+    HardLink {
+        first: usize,
+    },
     Symlink,
     Fifo,
     BlockDevice,
@@ -230,7 +234,10 @@ impl Planner<'_> {
             NodeType::Dev => Some(ItemKind::BlockDevice),
             NodeType::CharDev => Some(ItemKind::CharDevice),
             NodeType::Irregular | NodeType::Other(_) => {
-                let what = format!("unsupported node type {:?}; skipped", node.node_type.as_str());
+                let what = format!(
+                    "unsupported node type {:?}; skipped",
+                    node.node_type.as_str()
+                );
                 if self.selection.select(&location, false).0 {
                     self.problem(location, what);
                 }
@@ -309,7 +316,11 @@ impl Planner<'_> {
                 return;
             };
             let length = entry.plaintext_len();
-            blobs.push(BlobSlot { id: *id, offset, length });
+            blobs.push(BlobSlot {
+                id: *id,
+                offset,
+                length,
+            });
             offset += u64::from(length);
         }
         node.content = None;

@@ -58,9 +58,10 @@ pub fn verify(plan: &Plan, target: &Path, report: &mut dyn FnMut(Problem)) -> Re
             });
         match result {
             Ok(()) => stats.files_ok += 1,
-            Err(message) => {
-                reporter.report(plan.location(file_plan.item), format!("verify failed: {message}"))
-            }
+            Err(message) => reporter.report(
+                plan.location(file_plan.item),
+                format!("verify failed: {message}"),
+            ),
         }
     }
     Ok(stats)

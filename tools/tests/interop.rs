@@ -40,67 +40,6 @@ fn restore_opts() -> CompareOpts {
     CompareOpts::default()
 }
 
-/// Collect assertion failures so one test run reports all of them.
-#[derive(Default)]
-struct Failures(Vec<String>);
-
-impl Failures {
-    fn check(&mut self, ok: bool, msg: impl FnOnce() -> String) {
-        if !ok {
-            self.0.push(msg());
-        }
-    }
-
-    /// Run a command that must succeed; `None` (and a recorded failure) if
-    /// it did not.
-    fn run_ok(&mut self, run: Run) -> Option<Run> {
-        if run.success() && !run.stderr.contains("panicked") {
-            Some(run)
-        } else {
-            self.0.push(format!("command failed:\n{}", run.describe()));
-            None
-        }
-    }
-
-    #[track_caller]
-    fn finish(self, test: &str) {
-        assert!(
-            self.0.is_empty(),
-            "{test}: {} failure(s):\n\n{}",
-            self.0.len(),
-            self.0.join("\n\n")
-        );
-    }
-}
-
-/// Paths and types of the nodes `ls --json` printed.
-fn ls_nodes(run: &Run) -> BTreeSet<(String, String)> {
-    run.json_lines()
-        .into_iter()
-        .filter(|v| v["struct_type"] == "node")
-        .map(|v| {
-            (
-                v["path"].as_str().unwrap_or("<no path>").to_string(),
-                v["type"].as_str().unwrap_or("<no type>").to_string(),
-            )
-        })
-        .collect()
-}
-
-/// The ids in `list blobs` output lines `<type> <id>`, by type.
-fn list_blobs(run: &Run) -> BTreeSet<(String, String)> {
-    run.stdout_str()
-        .lines()
-        .filter_map(|l| l.split_once(' '))
-        .map(|(t, id)| (t.trim().to_string(), id.trim().to_string()))
-        .collect()
-}
-
-/// The node called `name` in a tree blob (JSON).
-fn tree_node<'a>(tree: &'a Value, name: &str) -> Option<&'a Value> {
-    tree["nodes"].as_array()?.iter().find(|n| n["name"] == name)
-}
-
 // ---- 0: the harness against restic itself -----------------------------------
 
 /// restic backs up and restores the fixture; `compare_trees` must find no
@@ -772,6 +711,14 @@ fn locks_seen_by_either_tool() {
         });
     }
     f.run_ok(restic(&repo, &["unlock"]));
+    std::thread::sleep(Duration::from_millis(200));
+    if let Ok(Some(status)) = child.try_wait() {
+        f.0.push(format!(
+            "`restic unlock` terminated cairn ({status}): restic 0.14 probes the liveness of a \
+             lock holder on the same host with SIGHUP, so cairn must ignore SIGHUP while it \
+             holds a lock"
+        ));
+    }
     f.check(repo.path.join("locks").join(&lock).exists(), || {
         "restic unlock removed cairn's live lock".into()
     });

@@ -64,7 +64,10 @@ fn hostile_names_are_skipped_and_reported() {
     let text: Vec<String> = problems.iter().map(ToString::to_string).collect();
     assert!(text.iter().any(|p| p.contains(r#""a/b""#)), "{text:?}");
     assert!(text.iter().any(|p| p.contains(r#""x\0y""#)), "{text:?}");
-    assert!(text.iter().any(|p| p.contains("/good: duplicate")), "{text:?}");
+    assert!(
+        text.iter().any(|p| p.contains("/good: duplicate")),
+        "{text:?}"
+    );
     assert!(stats.is_complete(), "planning problems are the plan's");
 }
 
@@ -92,7 +95,10 @@ fn symlink_then_directory_of_the_same_name_cannot_escape() {
     let (_, _, problems) = run(&repo, &root, &Selection::All, &target);
     assert_untouched(tmp.path(), &outside);
     assert_eq!(std::fs::read_link(target.join("evil")).unwrap(), outside);
-    assert_eq!(std::fs::read_link(target.join("sub/abs")).unwrap(), Path::new("/"));
+    assert_eq!(
+        std::fs::read_link(target.join("sub/abs")).unwrap(),
+        Path::new("/")
+    );
     let locations: Vec<&str> = problems.iter().map(|p| p.location.as_str()).collect();
     assert_eq!(locations, vec!["/evil", "/sub/abs"]);
 }
@@ -118,7 +124,9 @@ fn symlinks_already_in_the_target_are_replaced_not_followed() {
     let (_, stats, problems) = run(&repo, &root, &Selection::All, &target);
     assert!(problems.is_empty(), "{problems:?}");
     assert_untouched(tmp.path(), &outside);
-    assert!(std::fs::symlink_metadata(target.join("d")).unwrap().is_dir());
+    assert!(std::fs::symlink_metadata(target.join("d"))
+        .unwrap()
+        .is_dir());
     assert_eq!(std::fs::read(target.join("d/pwned")).unwrap(), b"gotcha");
     assert_eq!(std::fs::read(target.join("f")).unwrap(), b"file");
     assert!(stats.is_complete());
@@ -138,7 +146,9 @@ fn corrupted_blob_is_not_written_and_the_rest_is_restored() {
     );
     // Flip one byte inside the second blob's ciphertext.
     let bad_id = crate::id::BlobId(crate::id::Id::hash(bad));
-    let entry = repo.lookup(&BlobHandle::new(BlobType::Data, bad_id)).unwrap();
+    let entry = repo
+        .lookup(&BlobHandle::new(BlobType::Data, bad_id))
+        .unwrap();
     let name = entry.pack.to_hex();
     let mut pack = mem.read(FileType::Pack, &name).unwrap();
     pack[entry.offset as usize + 20] ^= 0x40;
@@ -153,17 +163,30 @@ fn corrupted_blob_is_not_written_and_the_rest_is_restored() {
     assert!(problems[0].message.contains("MAC"), "{}", problems[0]);
     assert!(!stats.is_complete());
     assert_eq!(stats.files_restored, 1);
-    assert_eq!(stats.bytes_restored, (good.len() + b"intact file".len()) as u64);
+    assert_eq!(
+        stats.bytes_restored,
+        (good.len() + b"intact file".len()) as u64
+    );
 
-    assert_eq!(std::fs::read(tmp.path().join("intact")).unwrap(), b"intact file");
+    assert_eq!(
+        std::fs::read(tmp.path().join("intact")).unwrap(),
+        b"intact file"
+    );
     let damaged = std::fs::read(tmp.path().join("damaged")).unwrap();
     assert_eq!(&damaged[..good.len()], good);
-    assert!(damaged.len() == good.len(), "nothing of the bad blob is written");
+    assert!(
+        damaged.len() == good.len(),
+        "nothing of the bad blob is written"
+    );
     // Its metadata is not restored: it keeps the mode it was created with.
     let meta = std::fs::metadata(tmp.path().join("damaged")).unwrap();
     assert_eq!(meta.permissions().mode() & 0o7777, 0o600);
     assert_eq!(
-        std::fs::metadata(tmp.path().join("intact")).unwrap().permissions().mode() & 0o7777,
+        std::fs::metadata(tmp.path().join("intact"))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o7777,
         0o644
     );
     // Verify agrees, and the repository was not modified.
@@ -192,13 +215,18 @@ fn hard_links_only_join_restored_files_inside_the_target() {
     let tmp = tempfile::tempdir().unwrap();
     let (plan, _, problems) = run(&repo, &root, &Selection::All, tmp.path());
     assert!(problems.is_empty(), "{problems:?}");
-    assert!(matches!(plan.items[2].kind, ItemKind::HardLink { first: 0 }));
+    assert!(matches!(
+        plan.items[2].kind,
+        ItemKind::HardLink { first: 0 }
+    ));
     let ma = std::fs::metadata(tmp.path().join("a")).unwrap();
     let mb = std::fs::metadata(tmp.path().join("d/b")).unwrap();
     assert_eq!((ma.ino(), ma.nlink()), (mb.ino(), 2));
     assert_eq!(std::fs::read(tmp.path().join("d/b")).unwrap(), b"shared");
     assert_eq!(
-        std::fs::metadata(tmp.path().join("lonely")).unwrap().nlink(),
+        std::fs::metadata(tmp.path().join("lonely"))
+            .unwrap()
+            .nlink(),
         1
     );
 }
@@ -215,12 +243,22 @@ fn directory_without_subtree_or_unreadable_subtree_is_reported() {
     socket.mode = 0o755;
     let root = root(
         &repo,
-        vec![no_subtree, missing, odd, socket, file(&repo, "ok", &[b"ok"])],
+        vec![
+            no_subtree,
+            missing,
+            odd,
+            socket,
+            file(&repo, "ok", &[b"ok"]),
+        ],
     );
     let tmp = tempfile::tempdir().unwrap();
     let (_, _, problems) = run(&repo, &root, &Selection::All, tmp.path());
     let locations: Vec<&str> = problems.iter().map(|p| p.location.as_str()).collect();
-    assert_eq!(locations, vec!["/nosub", "/missing", "/odd"], "{problems:?}");
+    assert_eq!(
+        locations,
+        vec!["/nosub", "/missing", "/odd"],
+        "{problems:?}"
+    );
     // The unreadable directory itself is created (restic does too); the
     // socket is skipped silently.
     assert_eq!(

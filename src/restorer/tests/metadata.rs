@@ -34,7 +34,11 @@ fn lstat(path: &Path) -> std::fs::Metadata {
 
 fn assert_times(path: &Path, secs: i64, nanos: u32) {
     let m = lstat(path);
-    assert_eq!((m.mtime(), m.mtime_nsec()), (secs, i64::from(nanos)), "{path:?} mtime");
+    assert_eq!(
+        (m.mtime(), m.mtime_nsec()),
+        (secs, i64::from(nanos)),
+        "{path:?} mtime"
+    );
     assert_eq!(
         (m.atime(), m.atime_nsec()),
         (secs - 1000, i64::from(nanos / 2)),
@@ -106,10 +110,15 @@ fn modes_times_links_and_special_files_round_trip() {
     assert_times(&d.join("locked"), 1_400_000_000, 300);
     assert_times(&d.join("locked/readonly"), 1_300_000_000, 7);
     // Reading a link updates its atime, so only after checking times.
-    assert_eq!(std::fs::read_link(d.join("link")).unwrap(), Path::new("setuid"));
+    assert_eq!(
+        std::fs::read_link(d.join("link")).unwrap(),
+        Path::new("setuid")
+    );
     if with_xattrs {
         assert_eq!(
-            xattr::get(d.join("setuid"), "user.comment").unwrap().unwrap(),
+            xattr::get(d.join("setuid"), "user.comment")
+                .unwrap()
+                .unwrap(),
             b"\x00binary\xff"
         );
     }
@@ -154,7 +163,11 @@ fn ownership_and_device_nodes_as_root() {
     assert_eq!(owned.mode(), 0o106_755);
     let link = lstat(&tmp.path().join("link"));
     assert_eq!((link.uid(), link.gid()), (4321, 8765));
-    assert_eq!(lstat(Path::new("/etc/passwd")).uid(), 0, "target not followed");
+    assert_eq!(
+        lstat(Path::new("/etc/passwd")).uid(),
+        0,
+        "target not followed"
+    );
     let null = lstat(&tmp.path().join("null"));
     assert!(null.file_type().is_char_device());
     assert_eq!(null.rdev(), nix::sys::stat::makedev(1, 3));

@@ -174,12 +174,21 @@ fn include_restores_matches_and_the_directories_leading_to_them() {
     let (plan, stats, problems) = run(&repo, &root, &sel, tmp.path());
     assert!(problems.is_empty(), "{problems:?}");
     assert_eq!(names(tmp.path()), vec![OsString::from("src")]);
-    assert_eq!(names(&tmp.path().join("src")), vec![OsString::from("main.rs")]);
+    assert_eq!(
+        names(&tmp.path().join("src")),
+        vec![OsString::from("main.rs")]
+    );
     // The unselected parent is created and gets its metadata like restic.
     assert_eq!(plan.items.len(), 2);
     assert_eq!(stats.files_restored, 2);
-    let mtime = std::fs::metadata(tmp.path().join("src")).unwrap().modified().unwrap();
-    assert_eq!(mtime, GoTime::from_unix_utc(1_500_000_000, 0).to_system_time());
+    let mtime = std::fs::metadata(tmp.path().join("src"))
+        .unwrap()
+        .modified()
+        .unwrap();
+    assert_eq!(
+        mtime,
+        GoTime::from_unix_utc(1_500_000_000, 0).to_system_time()
+    );
 }
 
 #[test]
@@ -218,7 +227,10 @@ fn missing_blob_skips_only_that_file() {
     assert!(problems[0].message.contains("not in the index"));
     assert_eq!(plan.problems, 1);
     assert_eq!(names(tmp.path()), vec![OsString::from("ok")]);
-    assert!(stats.is_complete(), "the plan's problem is counted in the plan");
+    assert!(
+        stats.is_complete(),
+        "the plan's problem is counted in the plan"
+    );
 }
 
 #[test]

@@ -14,8 +14,8 @@ use std::time::Duration;
 
 use anyhow::{bail, Context as _, Result};
 use cairn_core::archiver::{
-    parse_size, Archiver, BackupOptions, BackupSummary, Change, ChangeDetection, ExcludeOptions,
-    ParentChoice, Reporter,
+    existing_targets, parse_size, Archiver, BackupOptions, BackupSummary, Change, ChangeDetection,
+    ExcludeOptions, ParentChoice, Reporter,
 };
 use cairn_core::backend::FileType;
 use cairn_core::filter::{read_pattern_file, PatternSet};
@@ -68,13 +68,22 @@ pub struct Args {
     #[arg(long)]
     stdin: bool,
     /// Filename to use when reading from stdin
-    #[arg(long = "stdin-filename", value_name = "FILENAME", default_value = "stdin")]
+    #[arg(
+        long = "stdin-filename",
+        value_name = "FILENAME",
+        default_value = "stdin"
+    )]
     stdin_filename: String,
     /// Add tags for the new snapshot in the format `tag[,tag,...]` (can be specified multiple times)
     #[arg(long = "tag", value_name = "TAGS")]
     tags: Vec<String>,
     /// Set the hostname for the snapshot manually
-    #[arg(short = 'H', long = "host", alias = "hostname", value_name = "HOSTNAME")]
+    #[arg(
+        short = 'H',
+        long = "host",
+        alias = "hostname",
+        value_name = "HOSTNAME"
+    )]
     host: Option<String>,
     /// Read the files to back up from FILE, one pattern per line (can be combined with file args; can be specified multiple times)
     #[arg(long = "files-from", value_name = "FILE")]
@@ -104,13 +113,21 @@ pub struct Args {
 
 pub fn run(ctx: &Context, args: Args) -> Result<()> {
     check(&args)?;
-    let targets = collect_targets(&args)?;
+    let text = !ctx.json() && !ctx.global.quiet;
+    let reporter = CliReporter {
+        json: ctx.json(),
+        text,
+        verbose: ctx.global.verbose,
+    };
+    let mut targets = collect_targets(&args)?;
+    if !args.stdin {
+        targets = existing_targets(&targets, &reporter)?;
+    }
     let time = args.time.as_deref().map(parse_time).transpose()?;
     let exclude = exclude_options(&args)?;
 
     let opened = ctx.open_locked(LockKind::Shared)?;
     let repo = &opened.repo;
-    let text = !ctx.json() && !ctx.global.quiet;
     if text {
         let id = &repo.config().id;
         let compression = if repo.version() >= 2 {
@@ -118,9 +135,9 @@ pub fn run(ctx: &Context, args: Args) -> Result<()> {
         } else {
             String::new()
         };
+        let short: String = id.chars().take(8).collect();
         println!(
-            "repository {} opened (version {}{compression})",
-            &id[..id.len().min(8)],
+            "repository {short} opened (version {}{compression})",
             repo.version()
         );
     }
@@ -149,11 +166,6 @@ pub fn run(ctx: &Context, args: Args) -> Result<()> {
         },
         with_atime: args.with_atime,
         dry_run: args.dry_run,
-    };
-    let reporter = CliReporter {
-        json: ctx.json(),
-        text,
-        verbose: ctx.global.verbose,
     };
     let archiver = Archiver::new(repo, opts);
     let summary = if args.stdin {
@@ -229,9 +241,6 @@ fn collect_targets(args: &Args) -> Result<Vec<PathBuf>> {
         }
     }
     targets.extend(args.paths.iter().cloned());
-    if targets.is_empty() {
-        bail!("nothing to backup, please specify target files/dirs");
-    }
     Ok(targets)
 }
 
@@ -281,9 +290,18 @@ fn glob(pattern: &str) -> Result<Vec<PathBuf>> {
             };
             let matcher = PatternSet::new(&[escaped], false)
                 .with_context(|| format!("pattern: {pattern}"))?;
-            let listing = if dir.as_os_str().is_empty() { Path::new(".") } else { dir };
-            let Ok(entries) = std::fs::read_dir(listing) else { continue };
-            let mut names: Vec<OsString> = entries.filter_map(|e| e.ok()).map(|e| e.file_name()).collect();
+            let listing = if dir.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                dir
+            };
+            let Ok(entries) = std::fs::read_dir(listing) else {
+                continue;
+            };
+            let mut names: Vec<OsString> = entries
+                .filter_map(|e| e.ok())
+                .map(|e| e.file_name())
+                .collect();
             names.sort();
             next.extend(
                 names
@@ -411,7 +429,11 @@ fn print_summary(summary: &BackupSummary, verbose: u8) {
         println!("Data Blobs:  {:5} new", s.data_blobs);
         println!("Tree Blobs:  {:5} new", s.tree_blobs);
     }
-    let verb = if summary.snapshot_id.is_none() { "Would add" } else { "Added" };
+    let verb = if summary.snapshot_id.is_none() {
+        "Would add"
+    } else {
+        "Added"
+    };
     println!(
         "{verb} to the repository: {:<5} ({:<5} stored)",
         format_bytes(s.data_added),
@@ -512,7 +534,10 @@ mod tests {
             glob(&format!("{base}/*.txt")).unwrap(),
             [d.join(".hidden.txt"), d.join("a.txt"), d.join("b.txt")]
         );
-        assert_eq!(glob(&format!("{base}/*/x.txt")).unwrap(), [d.join("sub/x.txt")]);
+        assert_eq!(
+            glob(&format!("{base}/*/x.txt")).unwrap(),
+            [d.join("sub/x.txt")]
+        );
         assert_eq!(glob(&format!("{base}/!ba?g")).unwrap(), [d.join("!bang")]);
         assert_eq!(glob(&format!("{base}/c.log")).unwrap(), [d.join("c.log")]);
         assert!(glob(&format!("{base}/nope")).unwrap().is_empty());
@@ -523,7 +548,10 @@ mod tests {
     fn time_option_parses_local_time() {
         let t = parse_time("2012-11-01 22:08:41").unwrap();
         let local = t.to_local();
-        assert_eq!(local.format("%Y-%m-%d %H:%M:%S").to_string(), "2012-11-01 22:08:41");
+        assert_eq!(
+            local.format("%Y-%m-%d %H:%M:%S").to_string(),
+            "2012-11-01 22:08:41"
+        );
         assert!(parse_time("2012-11-01").is_err());
     }
 }

@@ -156,7 +156,11 @@ pub fn go_time_string(t: &GoTime) -> String {
     let offset = dt.offset().local_minus_utc() / 60;
     let sign = if offset < 0 { '-' } else { '+' };
     let zone = format!("{sign}{:02}{:02}", offset.abs() / 60, offset.abs() % 60);
-    let name = if offset == 0 { "UTC".to_string() } else { zone.clone() };
+    let name = if offset == 0 {
+        "UTC".to_string()
+    } else {
+        zone.clone()
+    };
     format!("{}{frac} {zone} {name}", dt.format("%Y-%m-%d %H:%M:%S"))
 }
 
@@ -195,7 +199,11 @@ pub fn go_mode_string(mode: u32) -> String {
         s.push('-');
     }
     for (i, c) in b"rwxrwxrwx".iter().enumerate() {
-        s.push(if mode & (1 << (8 - i)) != 0 { char::from(*c) } else { '-' });
+        s.push(if mode & (1 << (8 - i)) != 0 {
+            char::from(*c)
+        } else {
+            '-'
+        });
     }
     s
 }
@@ -292,7 +300,10 @@ mod tests {
         assert_eq!(go_mode_string(GO_SYMLINK | 0o777), "Lrwxrwxrwx");
         assert_eq!(go_mode_string((1 << 23) | 0o755), "urwxr-xr-x");
         assert_eq!(go_mode_string(GO_DIR | (1 << 20) | 0o777), "dtrwxrwxrwx");
-        assert_eq!(go_mode_string(GO_DEVICE | GO_CHAR_DEVICE | 0o666), "Dcrw-rw-rw-");
+        assert_eq!(
+            go_mode_string(GO_DEVICE | GO_CHAR_DEVICE | 0o666),
+            "Dcrw-rw-rw-"
+        );
     }
 
     #[test]

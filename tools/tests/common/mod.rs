@@ -27,7 +27,7 @@ mod fixture;
 pub use compare::*;
 pub use fixture::*;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File};
 use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;
@@ -515,4 +515,67 @@ pub fn write_over(path: &Path, data: &[u8]) {
 /// The first 8 hex digits of an id, as both tools print them.
 pub fn short(id: &str) -> &str {
     &id[..8.min(id.len())]
+}
+
+// ---- collecting failures and reading tool output -------------------------
+
+/// Collect assertion failures so one test run reports all of them.
+#[derive(Default)]
+pub struct Failures(pub Vec<String>);
+
+impl Failures {
+    pub fn check(&mut self, ok: bool, msg: impl FnOnce() -> String) {
+        if !ok {
+            self.0.push(msg());
+        }
+    }
+
+    /// Run a command that must succeed; `None` (and a recorded failure) if
+    /// it did not.
+    pub fn run_ok(&mut self, run: Run) -> Option<Run> {
+        if run.success() && !run.stderr.contains("panicked") {
+            Some(run)
+        } else {
+            self.0.push(format!("command failed:\n{}", run.describe()));
+            None
+        }
+    }
+
+    #[track_caller]
+    pub fn finish(self, test: &str) {
+        assert!(
+            self.0.is_empty(),
+            "{test}: {} failure(s):\n\n{}",
+            self.0.len(),
+            self.0.join("\n\n")
+        );
+    }
+}
+
+/// Paths and types of the nodes `ls --json` printed.
+pub fn ls_nodes(run: &Run) -> BTreeSet<(String, String)> {
+    run.json_lines()
+        .into_iter()
+        .filter(|v| v["struct_type"] == "node")
+        .map(|v| {
+            (
+                v["path"].as_str().unwrap_or("<no path>").to_string(),
+                v["type"].as_str().unwrap_or("<no type>").to_string(),
+            )
+        })
+        .collect()
+}
+
+/// The ids in `list blobs` output lines `<type> <id>`, by type.
+pub fn list_blobs(run: &Run) -> BTreeSet<(String, String)> {
+    run.stdout_str()
+        .lines()
+        .filter_map(|l| l.split_once(' '))
+        .map(|(t, id)| (t.trim().to_string(), id.trim().to_string()))
+        .collect()
+}
+
+/// The node called `name` in a tree blob (JSON).
+pub fn tree_node<'a>(tree: &'a serde_json::Value, name: &str) -> Option<&'a serde_json::Value> {
+    tree["nodes"].as_array()?.iter().find(|n| n["name"] == name)
 }
