@@ -1,13 +1,14 @@
 //! Mounting and serving: mountpoint checks, the FUSE session, raising the
-//! kernel's read-ahead for the mount, and unmounting cleanly on SIGINT,
-//! SIGTERM or SIGHUP (or returning when someone runs `fusermount3 -u`).
+//! kernel's read-ahead for the mount, and unmounting cleanly on SIGINT or
+//! SIGTERM (or returning when someone runs `fusermount3 -u`). SIGHUP is
+//! ignored: restic sends it to probe whether a lock holder is alive.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use cairn_core::repository::Repository;
 use fuser::{Config, MountOption, Session, SessionACL};
-use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
 use crate::adapter::Adapter;
@@ -115,7 +116,7 @@ fn fuse_available() -> Result<(), MountError> {
 }
 
 /// Mount the repository at `mountpoint` and serve it until it is unmounted
-/// or the process gets SIGINT/SIGTERM/SIGHUP (then unmount). `ready` runs
+/// or the process gets SIGINT/SIGTERM (then unmount). `ready` runs
 /// once the mount is live. `repo_dir` is the local repository's directory,
 /// if any, for the overlap check.
 pub fn mount(
@@ -129,7 +130,7 @@ pub fn mount(
     fuse_available()?;
     // Catch the signals from now on (a process-wide handler, so it does
     // not matter which thread receives them).
-    let mut signals = Signals::new([SIGINT, SIGTERM, SIGHUP]).map_err(|e| MountError::Io {
+    let mut signals = Signals::new([SIGINT, SIGTERM]).map_err(|e| MountError::Io {
         what: "installing signal handlers".into(),
         source: e,
     })?;

@@ -34,6 +34,15 @@ impl std::fmt::Display for ExitStatus {
 impl std::error::Error for ExitStatus {}
 
 fn main() -> ExitCode {
+    // restic probes whether the process holding a lock on this host is alive
+    // by sending it SIGHUP; the default action would kill us and leave our
+    // lock behind. A registered (no-op) handler keeps us alive.
+    if let Err(e) = signal_hook::flag::register(
+        signal_hook::consts::SIGHUP,
+        std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false)),
+    ) {
+        eprintln!("warning: cannot handle SIGHUP: {e}");
+    }
     let cli = Cli::parse();
     let level = match (cli.global.quiet, cli.global.verbose) {
         (true, _) => log::LevelFilter::Error,

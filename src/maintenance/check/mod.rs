@@ -14,10 +14,10 @@
 //!    the size its index entries imply, is an error; a pack no index lists
 //!    is a hint.
 //! 3. [`Phase::CheckStructure`]: every snapshot, every tree reachable from
-//!    one and every blob they reference (see [`structure`]); optionally,
+//!    one and every blob they reference (see `structure.rs`); optionally,
 //!    indexed blobs that nothing references are listed as hints.
 //! 4. [`Phase::ReadData`], if asked for: selected packs are read completely
-//!    and every byte is verified (see [`read`]).
+//!    and every byte is verified (see `read.rs`).
 //!
 //! Every problem is reported, not just the first, as one [`Finding`]. The
 //! checker works on its own index built from the files it verified; the
@@ -35,7 +35,6 @@ mod subset;
 mod tests;
 
 pub use finding::{Finding, PackProblem, TreeProblem};
-pub use read::{BLOBS_PER_ROUND, READ_WINDOW};
 pub use subset::{ReadDataSubset, MAX_BUCKETS};
 
 use std::collections::{HashMap, HashSet};

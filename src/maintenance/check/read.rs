@@ -29,10 +29,10 @@ use super::finding::{Finding, PackProblem};
 use super::{parallel, Recorder};
 
 /// Bytes read from a pack per request (more only for a larger blob).
-pub const READ_WINDOW: u64 = 8 << 20;
+const READ_WINDOW: u64 = 8 << 20;
 
 /// Index entries gathered per round of packs.
-pub const BLOBS_PER_ROUND: usize = 1 << 20;
+const BLOBS_PER_ROUND: usize = 1 << 20;
 
 /// Read and verify `packs` (id and file size), recording every problem.
 pub(super) fn read_packs(

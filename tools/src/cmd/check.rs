@@ -6,6 +6,9 @@
 //! without `--quiet`), each error as one line on stderr. Any error ends
 //! with "Fatal: repository contains errors" and exit status 1. The
 //! repository is never modified (apart from the lock file).
+//!
+//! Unlike restic 0.14, which ignores the deprecated `--check-unused`, cairn
+//! lists unused blobs with it, as hints that do not fail the check.
 
 use anyhow::{bail, Result};
 use cairn_core::maintenance::check::{self, CheckOptions, Event, Finding, Phase, ReadDataSubset};
