@@ -14,8 +14,10 @@
 
 mod keys;
 mod lock;
+mod maintenance;
 mod open;
 mod packer;
+mod read;
 
 pub use keys::KeyInfo;
 pub use lock::{hostname, LockGuard, LockKind};
@@ -33,9 +35,9 @@ use crate::compression::{self, CompressionMode};
 use crate::crypto::MasterKey;
 use crate::error::{Error, Result};
 use crate::format::config::Config;
-use crate::format::RepoFile;
 use crate::format::snapshot::Snapshot;
 use crate::format::tree::Tree;
+use crate::format::RepoFile;
 use crate::id::{BlobId, Id, IndexId, KeyId, PackId, SnapshotId, TreeId};
 use crate::index::{IndexEntry, MasterIndex};
 use crate::pack;
@@ -243,7 +245,8 @@ impl Repository {
 
     /// True if the repository (index or packs being written) has the blob.
     pub fn has_blob(&self, handle: &BlobHandle) -> bool {
-        self.index.read().has(handle) || self.packer.lock().has_pending(handle)
+        let indexed = self.index.read().has(handle);
+        indexed || self.packer.lock().has_pending(handle)
     }
 
     // ---- blobs -----------------------------------------------------------
@@ -274,12 +277,22 @@ impl Repository {
     }
 
     /// Save a blob unless the repository has it already. Returns the blob id
-    /// and whether it was newly added. Packs are written as they fill up.
+    /// and whether it was newly added. Packs are written as they fill up, by
+    /// the thread whose blob filled them. Safe to call from many threads at
+    /// once: hashing, compression and encryption run outside every lock.
     pub fn save_blob(&self, tpe: BlobType, data: &[u8]) -> Result<(BlobId, bool)> {
+        let (id, stored) = self.save_blob_stored(tpe, data)?;
+        Ok((id, stored.is_some()))
+    }
+
+    /// [`save_blob`](Self::save_blob), returning for a newly added blob the
+    /// bytes it takes in its pack (compressed and encrypted), `None` if the
+    /// repository had it already.
+    pub fn save_blob_stored(&self, tpe: BlobType, data: &[u8]) -> Result<(BlobId, Option<u32>)> {
         let id = BlobId(Id::hash(data));
         let handle = BlobHandle::new(tpe, id);
-        if self.index.read().has(&handle) {
-            return Ok((id, false));
+        if self.has_blob(&handle) {
+            return Ok((id, None));
         }
         let (compressed, uncompressed_length) = match compression::compress(data, self.compression)
         {
@@ -287,17 +300,23 @@ impl Repository {
             _ => (None, None),
         };
         let encrypted = self.key.encrypt(compressed.as_deref().unwrap_or(data));
+        drop(compressed);
+        let stored = blob_len(encrypted.len())?;
         let full = {
             let mut packer = self.packer.lock();
+            // Never take the index lock while holding the packer's (the
+            // other order happens in `write_pack`). A pack written since the
+            // check above may rarely make this a second copy: harmless.
             if packer.has_pending(&handle) {
-                return Ok((id, false));
+                return Ok((id, None));
             }
             packer.add(handle, &encrypted, uncompressed_length)?
         };
+        drop(encrypted);
         if let Some(pack) = full {
             self.write_pack(pack)?;
         }
-        Ok((id, true))
+        Ok((id, Some(stored)))
     }
 
     /// Load and parse a tree blob.
@@ -313,12 +332,32 @@ impl Repository {
         Ok(TreeId::from(id))
     }
 
-    /// Write all partially filled packs, then the index files listing every
-    /// pack written since the last flush.
+    /// Write all partially filled packs, wait for packs other threads are
+    /// writing, then write the index files listing every pack written since
+    /// the last flush. Every blob whose [`save_blob`](Self::save_blob)
+    /// returned before this call is then in a pack listed by an index file.
+    /// Other threads may keep saving blobs meanwhile.
     pub fn flush(&self) -> Result<()> {
-        let packs = self.packer.lock().take_all();
+        let (packs, horizon) = {
+            let mut packer = self.packer.lock();
+            let packs = packer.take_all();
+            (packs, packer.horizon())
+        };
+        let mut first_error = None;
         for pack in packs {
-            self.write_pack(pack)?;
+            if let Err(e) = self.write_pack(pack) {
+                first_error.get_or_insert(e);
+            }
+        }
+        {
+            let mut packer = self.packer.lock();
+            let signal = packer.written_signal();
+            while packer.in_flight_before(horizon) {
+                signal.wait(&mut packer);
+            }
+        }
+        if let Some(e) = first_error {
+            return Err(e);
         }
         let files = self.packer.lock().take_index_files();
         for file in files {
@@ -327,12 +366,23 @@ impl Repository {
         Ok(())
     }
 
+    /// Seal and store a full pack, then index its blobs; on failure its
+    /// blobs are forgotten (not pending any more), so nothing refers to a
+    /// pack that does not exist.
     fn write_pack(&self, pack: packer::SealedPack) -> Result<()> {
+        let seq = pack.seq();
         let sealed = pack.finish(&self.key);
-        self.backend
-            .write(FileType::Pack, &sealed.id.to_hex(), &sealed.data)?;
+        let stored = self
+            .backend
+            .write(FileType::Pack, &sealed.id.to_hex(), &sealed.data);
+        if let Err(e) = stored {
+            self.packer.lock().pack_failed(seq, &sealed.blobs);
+            return Err(e);
+        }
         self.index.write().insert_pack(sealed.id, &sealed.blobs);
-        self.packer.lock().pack_written(sealed.id, &sealed.blobs);
+        self.packer
+            .lock()
+            .pack_written(seq, sealed.id, &sealed.blobs);
         Ok(())
     }
 

@@ -35,7 +35,12 @@ pub struct GlobalArgs {
     pub repository_file: Option<PathBuf>,
 
     /// File to read the repository password from (env: RESTIC_PASSWORD_FILE)
-    #[arg(short = 'p', long = "password-file", global = true, value_name = "FILE")]
+    #[arg(
+        short = 'p',
+        long = "password-file",
+        global = true,
+        value_name = "FILE"
+    )]
     pub password_file: Option<PathBuf>,
 
     /// Shell command to obtain the repository password from (env: RESTIC_PASSWORD_COMMAND)

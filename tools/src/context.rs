@@ -144,7 +144,12 @@ impl Context {
 
     /// Compression mode from `--compression` or `RESTIC_COMPRESSION`.
     pub fn compression(&self) -> Result<CompressionMode> {
-        match self.global.compression.clone().or_else(|| env("COMPRESSION")) {
+        match self
+            .global
+            .compression
+            .clone()
+            .or_else(|| env("COMPRESSION"))
+        {
             Some(s) => s.parse().map_err(|e| anyhow::anyhow!("--compression: {e}")),
             None => Ok(CompressionMode::Auto),
         }

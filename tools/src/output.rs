@@ -53,7 +53,10 @@ impl Table {
             let split: Vec<Vec<&str>> = row.iter().map(|c| c.lines().collect()).collect();
             let height = split.iter().map(|l| l.len()).max().unwrap_or(1).max(1);
             for k in 0..height {
-                let cells: Vec<&str> = split.iter().map(|l| l.get(k).copied().unwrap_or("")).collect();
+                let cells: Vec<&str> = split
+                    .iter()
+                    .map(|l| l.get(k).copied().unwrap_or(""))
+                    .collect();
                 writeln!(out, "{}", line(&cells))?;
             }
         }

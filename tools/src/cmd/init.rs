@@ -11,7 +11,11 @@ use crate::output::print_json;
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// Repository format version to use: 1, 2, "latest" or "stable"
-    #[arg(long = "repository-version", default_value = "stable", value_name = "VERSION")]
+    #[arg(
+        long = "repository-version",
+        default_value = "stable",
+        value_name = "VERSION"
+    )]
     repository_version: String,
     /// Content-defined chunker: "rabin" (restic's, the default) or "fastcdc"
     #[arg(long, default_value = "rabin", value_name = "CHUNKER")]
@@ -32,7 +36,9 @@ pub fn run(ctx: &Context, args: Args) -> Result<()> {
     let version = match args.repository_version.as_str() {
         "1" => 1,
         "2" | "latest" | "stable" => 2,
-        other => bail!("--repository-version: unsupported version {other:?} (want 1, 2, latest or stable)"),
+        other => bail!(
+            "--repository-version: unsupported version {other:?} (want 1, 2, latest or stable)"
+        ),
     };
     let chunker = match args.chunker.as_str() {
         "rabin" => ChunkerChoice::Rabin,
@@ -60,7 +66,10 @@ pub fn run(ctx: &Context, args: Args) -> Result<()> {
         });
     }
     if !ctx.global.quiet {
-        println!("created restic repository {} at {location}", &id[..10.min(id.len())]);
+        println!(
+            "created restic repository {} at {location}",
+            &id[..10.min(id.len())]
+        );
         println!();
         println!("Please note that knowledge of your password is required to access");
         println!("the repository. Losing your password means that your data is");

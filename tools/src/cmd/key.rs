@@ -72,7 +72,11 @@ pub fn run(ctx: &Context, args: Args) -> Result<()> {
             let keys = opened.repo.list_keys()?;
             let created = |k: &cairn_core::repository::KeyInfo| {
                 k.created
-                    .map(|c| c.with_timezone(&chrono::Local).format("%Y-%m-%d %H:%M:%S").to_string())
+                    .map(|c| {
+                        c.with_timezone(&chrono::Local)
+                            .format("%Y-%m-%d %H:%M:%S")
+                            .to_string()
+                    })
                     .unwrap_or_default()
             };
             if ctx.json() {

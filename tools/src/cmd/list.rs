@@ -28,13 +28,16 @@ pub fn run(ctx: &Context, args: Args) -> Result<()> {
         "snapshots" => FileType::Snapshot,
         "keys" => FileType::Key,
         "locks" => FileType::Lock,
-        other => bail!("no such type: {other} (want blobs, packs, index, snapshots, keys or locks)"),
+        other => {
+            bail!("no such type: {other} (want blobs, packs, index, snapshots, keys or locks)")
+        }
     };
     // Like restic, listing locks takes no lock of its own.
     let repo = if tpe == FileType::Lock {
         ctx.open()?
     } else {
-        ctx.open_locked(cairn_core::repository::LockKind::Shared)?.repo
+        ctx.open_locked(cairn_core::repository::LockKind::Shared)?
+            .repo
     };
     let mut out = std::io::stdout().lock();
     for id in repo.list_ids(tpe)? {

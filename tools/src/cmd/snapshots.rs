@@ -71,7 +71,8 @@ pub fn run(ctx: &Context, args: Args) -> Result<()> {
     }
     if let Some(n) = args.latest {
         let mut kept = Vec::new();
-        let mut groups: std::collections::BTreeMap<(String, Vec<String>), usize> = Default::default();
+        let mut groups: std::collections::BTreeMap<(String, Vec<String>), usize> =
+            Default::default();
         for (id, sn) in list.into_iter().rev() {
             let mut paths = sn.paths.clone();
             paths.sort();
