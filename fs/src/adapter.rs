@@ -10,23 +10,38 @@ use std::path::Path;
 use fuser::{
     AccessFlags, BsdFileFlags, Errno, FileHandle, Filesystem, FopenFlags, Generation, INodeNo,
     InitFlags, KernelConfig, LockOwner, OpenAccMode, OpenFlags, RenameFlags, ReplyAttr,
-    ReplyCreate, ReplyData, ReplyDirectory, ReplyEmpty, ReplyEntry, ReplyOpen, ReplyStatfs,
-    ReplyWrite, ReplyXattr, Request, TimeOrNow, WriteFlags,
+    ReplyCreate, ReplyData, ReplyDirectory, ReplyDirectoryPlus, ReplyEmpty, ReplyEntry, ReplyOpen,
+    ReplyStatfs, ReplyWrite, ReplyXattr, Request, TimeOrNow, WriteFlags,
 };
+
+use parking_lot::Mutex;
 
 use crate::error::FsError;
 use crate::inode::Ino;
 use crate::layer::ReadLayer;
 
+/// Runs once when the session ends.
+type DestroyHook = Box<dyn FnOnce() + Send>;
+
 /// The filesystem handed to `fuser`.
 pub struct Adapter {
     layer: ReadLayer,
+    on_destroy: Mutex<Option<DestroyHook>>,
 }
 
 impl Adapter {
     /// Wrap a read layer.
     pub fn new(layer: ReadLayer) -> Self {
-        Adapter { layer }
+        Adapter {
+            layer,
+            on_destroy: Mutex::new(None),
+        }
+    }
+
+    /// Run `hook` when the session ends (after the last request).
+    pub fn on_destroy(self, hook: impl FnOnce() + Send + 'static) -> Self {
+        *self.on_destroy.lock() = Some(Box::new(hook));
+        self
     }
 }
 
@@ -67,10 +82,18 @@ impl Filesystem for Adapter {
             InitFlags::FUSE_CACHE_SYMLINKS,
             InitFlags::FUSE_SPLICE_WRITE,
             InitFlags::FUSE_SPLICE_MOVE,
+            InitFlags::FUSE_DO_READDIRPLUS,
+            InitFlags::FUSE_READDIRPLUS_AUTO,
         ] {
             let _ = config.add_capabilities(flag);
         }
         Ok(())
+    }
+
+    fn destroy(&mut self) {
+        if let Some(hook) = self.on_destroy.lock().take() {
+            hook();
+        }
     }
 
     fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
@@ -78,6 +101,11 @@ impl Filesystem for Adapter {
             Ok((attr, ttl)) => reply.entry(&ttl, &attr, Generation(0)),
             Err(e) => reply.error(errno(&e)),
         }
+    }
+
+    // `batch_forget`'s default calls this for each node.
+    fn forget(&self, _req: &Request, i: INodeNo, nlookup: u64) {
+        self.layer.forget(ino(i), nlookup);
     }
 
     fn getattr(&self, _req: &Request, i: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
@@ -119,6 +147,19 @@ impl Filesystem for Adapter {
         }
     }
 
+    // Nothing to flush in a read-only mount: ENOSYS makes the kernel stop
+    // sending FLUSH on every close (one round trip less per file).
+    fn flush(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        _fh: FileHandle,
+        _lock_owner: LockOwner,
+        reply: ReplyEmpty,
+    ) {
+        reply.error(Errno::ENOSYS);
+    }
+
     fn release(
         &self,
         _req: &Request,
@@ -149,15 +190,36 @@ impl Filesystem for Adapter {
         offset: u64,
         mut reply: ReplyDirectory,
     ) {
-        match self.layer.readdir(ino(i), offset) {
-            Ok(entries) => {
-                for e in entries {
-                    if reply.add(INodeNo(e.ino.0), e.next, e.kind, &e.name) {
-                        break;
-                    }
-                }
-                reply.ok();
-            }
+        let result = self.layer.readdir_with(ino(i), offset, |e| {
+            reply.add(INodeNo(e.ino.0), e.next, e.kind, &e.name)
+        });
+        match result {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(errno(&e)),
+        }
+    }
+
+    fn readdirplus(
+        &self,
+        _req: &Request,
+        i: INodeNo,
+        _fh: FileHandle,
+        offset: u64,
+        mut reply: ReplyDirectoryPlus,
+    ) {
+        let result = self.layer.readdirplus_with(ino(i), offset, |e| {
+            let d = &e.entry;
+            reply.add(
+                INodeNo(d.ino.0),
+                d.next,
+                &d.name,
+                &e.ttl,
+                &e.attr,
+                Generation(0),
+            )
+        });
+        match result {
+            Ok(()) => reply.ok(),
             Err(e) => reply.error(errno(&e)),
         }
     }

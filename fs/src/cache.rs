@@ -1,27 +1,87 @@
 //! Caches of decoded repository objects, bounded in bytes.
 //!
-//! - [`BlobCache`]: data blob plaintexts, weighted by their length.
+//! - [`BlobCache`]: data blob plaintexts, weighted by their length. Blobs
+//!   are loaded one at a time by readers ([`BlobCache::get`]) or many at a
+//!   time by read-ahead ([`BlobCache::load_many`], which reads neighbours in
+//!   a pack with one request). A blob being loaded is *in flight*: anyone
+//!   else wanting it waits for that load instead of starting another, so no
+//!   blob is ever fetched and decoded twice at the same time.
 //! - [`TreeCache`]: decoded trees, weighted by an estimate of their size in
-//!   memory.
+//!   memory (moka's own per-key load deduplication).
 //!
-//! Both are `moka` caches: concurrent, and a key being loaded by one
-//! thread is not loaded again by another (the second waits and shares the
-//! result), so read-ahead and readers never fetch a blob twice. Failures are
-//! not cached. A failed blob load is logged with the pack that holds it.
+//! Failures are not cached. A failed blob load is logged with the pack that
+//! holds it.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use cairn_core::format::tree::Tree;
 use cairn_core::repository::Repository;
 use cairn_core::{BlobHandle, BlobId, BlobType, TreeId};
 use moka::sync::Cache;
+use parking_lot::{Condvar, Mutex};
 
-use crate::error::FsResult;
+use crate::error::{FsError, FsResult};
+
+/// A blob's plaintext, shared between the cache and readers.
+pub type BlobData = Arc<Vec<u8>>;
+
+/// One load in flight: its result once known.
+#[derive(Default)]
+struct Pending {
+    result: Mutex<Option<FsResult<BlobData>>>,
+    done: Condvar,
+}
+
+impl Pending {
+    fn wait(&self) -> FsResult<BlobData> {
+        let mut result = self.result.lock();
+        loop {
+            if let Some(r) = result.as_ref() {
+                return r.clone();
+            }
+            self.done.wait(&mut result);
+        }
+    }
+}
 
 /// Decoded data blobs, at most `capacity` bytes of plaintext.
 pub struct BlobCache {
     repo: Arc<Repository>,
-    cache: Cache<BlobId, Arc<[u8]>>,
+    cache: Cache<BlobId, BlobData>,
+    inflight: Mutex<HashMap<BlobId, Arc<Pending>>>,
+}
+
+/// Loads claimed by one thread. Whatever is not published by the time it
+/// is dropped (a panic) is published as an error, so no waiter hangs.
+struct Claim<'a> {
+    cache: &'a BlobCache,
+    ids: Vec<BlobId>,
+}
+
+impl Claim<'_> {
+    fn publish(&mut self, id: &BlobId, result: FsResult<BlobData>) {
+        if let Ok(data) = &result {
+            // Into the cache before leaving the in-flight map, so a reader
+            // always finds the blob in one of the two.
+            self.cache.cache.insert(*id, data.clone());
+        }
+        let pending = self.cache.inflight.lock().remove(id);
+        if let Some(p) = pending {
+            *p.result.lock() = Some(result);
+            p.done.notify_all();
+        }
+        self.ids.retain(|x| x != id);
+    }
+}
+
+impl Drop for Claim<'_> {
+    fn drop(&mut self) {
+        for id in std::mem::take(&mut self.ids) {
+            let err = cairn_core::Error::corrupt(format!("data blob {id}"), "its load was aborted");
+            self.publish(&id, Err(err.into()));
+        }
+    }
 }
 
 impl BlobCache {
@@ -29,19 +89,89 @@ impl BlobCache {
     pub fn new(repo: Arc<Repository>, capacity: u64) -> Self {
         let cache = Cache::builder()
             .max_capacity(capacity)
-            .weigher(|_, v: &Arc<[u8]>| u32::try_from(v.len()).unwrap_or(u32::MAX))
+            .weigher(|_, v: &BlobData| u32::try_from(v.len()).unwrap_or(u32::MAX))
             .build();
-        BlobCache { repo, cache }
+        BlobCache {
+            repo,
+            cache,
+            inflight: Mutex::new(HashMap::new()),
+        }
     }
 
-    /// The blob's plaintext, from the cache or loaded (and verified).
-    pub fn get(&self, id: &BlobId) -> FsResult<Arc<[u8]>> {
-        let repo = &self.repo;
-        Ok(self.cache.try_get_with(*id, || {
-            repo.load_blob(BlobType::Data, id)
-                .map(Arc::from)
-                .inspect_err(|e| log_blob_error(repo, BlobType::Data, id, e))
-        })?)
+    /// The blob's plaintext, from the cache, from a load in flight, or
+    /// loaded (and verified) now.
+    pub fn get(&self, id: &BlobId) -> FsResult<BlobData> {
+        if let Some(data) = self.cache.get(id) {
+            return Ok(data);
+        }
+        let pending = {
+            let mut inflight = self.inflight.lock();
+            if let Some(data) = self.cache.get(id) {
+                return Ok(data);
+            }
+            match inflight.get(id) {
+                Some(p) => Some(p.clone()),
+                None => {
+                    inflight.insert(*id, Arc::default());
+                    None
+                }
+            }
+        };
+        if let Some(p) = pending {
+            return p.wait();
+        }
+        let mut claim = Claim {
+            cache: self,
+            ids: vec![*id],
+        };
+        let result = self
+            .repo
+            .load_blobs(&[BlobHandle::new(BlobType::Data, *id)])
+            .pop()
+            .unwrap_or_else(|| Err(cairn_core::Error::BlobNotInIndex(id.to_string())))
+            .map(Arc::new)
+            .inspect_err(|e| log_blob_error(&self.repo, BlobType::Data, id, e))
+            .map_err(FsError::from);
+        claim.publish(id, result.clone());
+        result
+    }
+
+    /// Load the blobs of `ids` that are neither cached nor in flight, with
+    /// as few backend reads as possible (read-ahead). Errors are logged and
+    /// left for readers to meet again.
+    pub fn load_many(&self, ids: &[BlobId]) {
+        let mut claim = Claim {
+            cache: self,
+            ids: Vec::with_capacity(ids.len()),
+        };
+        {
+            let mut inflight = self.inflight.lock();
+            for id in ids {
+                if !self.cache.contains_key(id)
+                    && !inflight.contains_key(id)
+                    && !claim.ids.contains(id)
+                {
+                    inflight.insert(*id, Arc::default());
+                    claim.ids.push(*id);
+                }
+            }
+        }
+        let handles: Vec<BlobHandle> = claim
+            .ids
+            .iter()
+            .map(|id| BlobHandle::new(BlobType::Data, *id))
+            .collect();
+        if handles.is_empty() {
+            return;
+        }
+        self.repo.load_blobs_each(&handles, |i, result| {
+            let Some(handle) = handles.get(i) else { return };
+            let result = result
+                .map(Arc::new)
+                .inspect_err(|e| log_blob_error(&self.repo, BlobType::Data, &handle.id, e))
+                .map_err(FsError::from);
+            claim.publish(&handle.id, result);
+        });
     }
 
     /// True if the blob is cached (for read-ahead bookkeeping and tests).
@@ -76,7 +206,7 @@ impl TreeCache {
     pub fn get(&self, id: &TreeId) -> FsResult<Arc<Tree>> {
         let repo = &self.repo;
         Ok(self.cache.try_get_with(*id, || {
-            repo.load_tree(id)
+            load_tree(repo, id)
                 .map(Arc::new)
                 .inspect_err(|e| log_blob_error(repo, BlobType::Tree, &BlobId::from(*id), e))
         })?)
@@ -86,6 +216,17 @@ impl TreeCache {
     pub fn clear(&self) {
         self.cache.invalidate_all();
     }
+}
+
+/// Load and parse a tree through the batched read path (which reuses its
+/// decompression context instead of making one per blob).
+fn load_tree(repo: &Repository, id: &TreeId) -> cairn_core::Result<Tree> {
+    let handle = BlobHandle::new(BlobType::Tree, BlobId::from(*id));
+    let data = repo
+        .load_blobs(&[handle])
+        .pop()
+        .unwrap_or_else(|| Err(cairn_core::Error::BlobNotInIndex(handle.id.to_string())))?;
+    Tree::from_json(&data).map_err(|e| cairn_core::Error::corrupt(format!("tree {id}"), e))
 }
 
 /// An estimate of a decoded tree's heap size.
@@ -113,5 +254,63 @@ fn log_blob_error(repo: &Repository, tpe: BlobType, id: &BlobId, err: &cairn_cor
     match repo.lookup(&BlobHandle::new(tpe, *id)) {
         Some(entry) => log::error!("{tpe} blob {id} in pack {}: {err}", entry.pack),
         None => log::error!("{tpe} blob {id} (in no pack): {err}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cairn_core::backend::MemBackend;
+    use cairn_core::crypto::kdf::KdfParams;
+    use cairn_core::repository::InitOptions;
+
+    fn repo_with(blobs: &[Vec<u8>]) -> (Arc<Repository>, Vec<BlobId>) {
+        let opts = InitOptions {
+            kdf: KdfParams::insecure_fast(),
+            ..InitOptions::default()
+        };
+        let repo = Repository::init(Arc::new(MemBackend::new()), b"pw", &opts).unwrap();
+        let ids = blobs
+            .iter()
+            .map(|b| repo.save_blob(BlobType::Data, b).unwrap().0)
+            .collect();
+        repo.flush().unwrap();
+        (Arc::new(repo), ids)
+    }
+
+    #[test]
+    fn concurrent_gets_and_batches_agree_and_fill_the_cache() {
+        let blobs: Vec<Vec<u8>> = (0..20u8).map(|i| vec![i; 1000 + i as usize]).collect();
+        let (repo, ids) = repo_with(&blobs);
+        let cache = Arc::new(BlobCache::new(repo, 1 << 20));
+        std::thread::scope(|s| {
+            s.spawn(|| cache.load_many(&ids));
+            s.spawn(|| cache.load_many(&ids[5..]));
+            for (id, b) in ids.iter().zip(&blobs).rev() {
+                assert_eq!(*cache.get(id).unwrap(), *b);
+            }
+        });
+        assert!(ids.iter().all(|id| cache.contains(id)));
+        assert!(cache.inflight.lock().is_empty());
+    }
+
+    #[test]
+    fn failures_reach_waiters_and_are_not_cached() {
+        let (repo, _) = repo_with(&[vec![1; 10]]);
+        let cache = BlobCache::new(repo, 1 << 20);
+        let missing = BlobId(cairn_core::Id::hash(b"missing"));
+        cache.load_many(&[missing]);
+        assert_eq!(cache.get(&missing).unwrap_err().errno(), libc::EIO);
+        assert!(!cache.contains(&missing));
+        assert!(cache.inflight.lock().is_empty());
+        // A waiter gets the loader's result.
+        let p = Arc::new(Pending::default());
+        let waiter = {
+            let p = p.clone();
+            std::thread::spawn(move || p.wait())
+        };
+        *p.result.lock() = Some(Err(FsError::NotFound));
+        p.done.notify_all();
+        assert!(matches!(waiter.join().unwrap(), Err(FsError::NotFound)));
     }
 }

@@ -2,26 +2,67 @@
 //!
 //! An [`OpenFile`] knows the cumulative end offset of every blob (from the
 //! index, so opening costs no I/O); a read binary-searches the first blob
-//! and copies from as many blobs as the range covers. Blobs come from the
-//! [`BlobCache`](crate::cache::BlobCache).
+//! and serves the range straight from the cached blob when it lies in one
+//! ([`ReadData::Slice`], no copy), or copies from the blobs it spans.
 //!
-//! Read-ahead: when reads are sequential, the blobs of the next window
-//! (e.g. 32 MiB) are handed to a [`Prefetcher`], whose threads load them
-//! into the cache in parallel, so a streaming reader finds them decoded.
+//! Read-ahead: while reads stream forward (each starts near the furthest
+//! point read so far; the kernel's own read-ahead sends several requests at
+//! once, so they may arrive out of order), the blobs up to `window` bytes
+//! past the read are handed to a [`Prefetcher`] in jobs of about
+//! [`JOB_BYTES`]; its threads load each job with batched pack reads into
+//! the cache. The frontier advances in whole jobs, so neighbouring blobs of
+//! a pack are fetched with one request. The blobs a read itself needs are
+//! never queued: the reader loads them (or waits for the load in flight).
 //! Memory stays bounded by the cache and the window, never by file size.
 
-use std::collections::HashSet;
-use std::ops::Range;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::ops::{Deref, Range};
 use std::sync::Arc;
 
 use cairn_core::format::tree::Node;
 use cairn_core::BlobId;
-use crossbeam_channel::{Receiver, Sender};
+use crossbeam_channel::Sender;
 use parking_lot::Mutex;
 
-use crate::cache::BlobCache;
+use crate::cache::{BlobCache, BlobData};
 use crate::error::{FsError, FsResult};
+
+/// Target size of one read-ahead job (one batched load).
+pub const JOB_BYTES: u64 = 4 << 20;
+
+/// A read starting at most this far past the furthest byte read so far
+/// still counts as streaming.
+const STREAM_SLACK: u64 = 8 << 20;
+
+/// The bytes of one read.
+#[derive(Debug)]
+pub enum ReadData {
+    /// Nothing (at or past the end of the file).
+    Empty,
+    /// A range of one cached blob. Invariant: the range is in bounds.
+    Slice { blob: BlobData, range: Range<usize> },
+    /// Bytes copied from several blobs.
+    Owned(Vec<u8>),
+}
+
+impl Deref for ReadData {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            ReadData::Empty => &[],
+            ReadData::Slice { blob, range } => &blob[range.clone()],
+            ReadData::Owned(v) => v,
+        }
+    }
+}
+
+/// Read-ahead bookkeeping of one handle.
+#[derive(Debug, Default)]
+struct Stream {
+    /// The furthest byte read so far.
+    high: u64,
+    /// Blobs before this index were handed to read-ahead.
+    frontier: usize,
+}
 
 /// An open regular file.
 #[derive(Debug)]
@@ -31,10 +72,7 @@ pub struct OpenFile {
     ends: Vec<u64>,
     /// Some blob's length is unknown (not in the index): reads fail.
     broken: bool,
-    /// Where the last read ended (sequential-read detection).
-    next_offset: AtomicU64,
-    /// Blobs before this index were already handed to read-ahead.
-    prefetched: AtomicUsize,
+    stream: Mutex<Stream>,
 }
 
 impl OpenFile {
@@ -59,8 +97,7 @@ impl OpenFile {
             blobs,
             ends,
             broken: missing > 1,
-            next_offset: AtomicU64::new(0),
-            prefetched: AtomicUsize::new(0),
+            stream: Mutex::new(Stream::default()),
         }
     }
 
@@ -74,17 +111,43 @@ impl OpenFile {
         self.len() == 0
     }
 
-    /// The blob containing byte `offset`.
+    /// The blob containing byte `offset` (`blobs.len()` past the end).
     fn blob_at(&self, offset: u64) -> usize {
         self.ends.partition_point(|&end| end <= offset)
     }
 
     fn start_of(&self, idx: usize) -> u64 {
-        if idx == 0 {
-            0
-        } else {
-            self.ends[idx - 1]
+        match idx.checked_sub(1) {
+            Some(prev) => self.ends.get(prev).copied().unwrap_or(0),
+            None => 0,
         }
+    }
+
+    /// Blob `idx` from `fetch`, checked against the length the index gives.
+    fn blob(
+        &self,
+        idx: usize,
+        fetch: &impl Fn(&BlobId) -> FsResult<BlobData>,
+    ) -> FsResult<(BlobData, u64)> {
+        let (Some(id), Some(&end)) = (self.blobs.get(idx), self.ends.get(idx)) else {
+            return Err(
+                cairn_core::Error::corrupt("file content", "read past the last blob").into(),
+            );
+        };
+        let data = fetch(id)?;
+        let start = self.start_of(idx);
+        let expected = end - start;
+        if data.len() as u64 != expected {
+            log::error!(
+                "data blob {id} has {} bytes, the index says {expected}",
+                data.len()
+            );
+            return Err(FsError::Io(Arc::new(cairn_core::Error::corrupt(
+                format!("data blob {id}"),
+                "length differs from the index",
+            ))));
+        }
+        Ok((data, start))
     }
 
     /// Read up to `size` bytes at `offset` (short at end of file), loading
@@ -93,11 +156,11 @@ impl OpenFile {
         &self,
         offset: u64,
         size: u32,
-        fetch: impl Fn(&BlobId) -> FsResult<Arc<[u8]>>,
-    ) -> FsResult<Vec<u8>> {
+        fetch: impl Fn(&BlobId) -> FsResult<BlobData>,
+    ) -> FsResult<ReadData> {
         let end = offset.saturating_add(u64::from(size)).min(self.len());
         if offset >= end {
-            return Ok(Vec::new());
+            return Ok(ReadData::Empty);
         }
         if self.broken {
             return Err(cairn_core::Error::corrupt(
@@ -106,91 +169,99 @@ impl OpenFile {
             )
             .into());
         }
+        let first = self.blob_at(offset);
+        if first == self.blob_at(end - 1) {
+            let (blob, start) = self.blob(first, &fetch)?;
+            // In bounds: the blob spans [start, ends[first]) ⊇ [offset, end).
+            let range = (offset - start) as usize..(end - start) as usize;
+            return Ok(ReadData::Slice { blob, range });
+        }
         let mut out = Vec::with_capacity((end - offset) as usize);
-        let mut idx = self.blob_at(offset);
         let mut pos = offset;
+        let mut idx = first;
         while pos < end && idx < self.blobs.len() {
-            let data = fetch(&self.blobs[idx])?;
-            let start = self.start_of(idx);
-            let expected = self.ends[idx] - start;
-            if data.len() as u64 != expected {
-                log::error!(
-                    "data blob {} has {} bytes, the index says {expected}",
-                    self.blobs[idx],
-                    data.len()
-                );
-                return Err(FsError::Io(Arc::new(cairn_core::Error::corrupt(
-                    format!("data blob {}", self.blobs[idx]),
-                    "length differs from the index",
-                ))));
-            }
+            let (data, start) = self.blob(idx, &fetch)?;
             let from = (pos - start) as usize;
-            let to = (end.min(self.ends[idx]) - start) as usize;
+            let to = (end.min(start + data.len() as u64) - start) as usize;
             out.extend_from_slice(&data[from..to]);
             pos = start + to as u64;
             idx += 1;
         }
-        self.next_offset.store(end, Ordering::Relaxed);
-        Ok(out)
+        Ok(ReadData::Owned(out))
     }
 
-    /// The blobs to read ahead after a read of `size` bytes at `offset`:
-    /// for a sequential read (starting where the last one ended, or at 0),
-    /// those up to `window` bytes past its end not handed out before.
-    pub fn readahead(&self, offset: u64, size: u32, window: u64) -> Vec<BlobId> {
-        let sequential = offset == 0 || offset == self.next_offset.load(Ordering::Relaxed);
-        if !sequential || self.broken || window == 0 {
+    /// The read-ahead jobs after a read of `size` bytes at `offset`: if the
+    /// reader is streaming, the blobs after the ones this read needs, up to
+    /// `window` bytes past it, not handed out before, in jobs of about
+    /// [`JOB_BYTES`]. The frontier moves only by at least a job (or to the
+    /// end of the file), so jobs cover neighbouring blobs.
+    pub fn readahead(&self, offset: u64, size: u32, window: u64) -> Vec<Vec<BlobId>> {
+        let end = offset.saturating_add(u64::from(size)).min(self.len());
+        if self.broken || window == 0 || offset >= end {
             return Vec::new();
         }
-        let from = self.blob_at(offset);
-        let until = offset
-            .saturating_add(u64::from(size))
-            .saturating_add(window);
-        let to = self.blob_at(until.min(self.len().saturating_sub(1))) + 1;
-        let range = self.claim(from..to.min(self.blobs.len()));
-        self.blobs[range].to_vec()
-    }
-
-    /// Mark `want` as handed to read-ahead; returns the part not marked
-    /// before. A jump backwards restarts the mark. Concurrent readers of one
-    /// handle may race here; the worst case is a blob queued twice, which
-    /// the prefetcher's queue ignores.
-    fn claim(&self, want: Range<usize>) -> Range<usize> {
-        let prev = self.prefetched.load(Ordering::Relaxed);
-        let start = if (want.start..=want.end).contains(&prev) {
-            prev
+        let mut st = self.stream.lock();
+        let streaming = offset <= st.high.saturating_add(STREAM_SLACK)
+            && offset.saturating_add(window) >= st.high;
+        st.high = st.high.max(end);
+        if !streaming {
+            return Vec::new();
+        }
+        let next = self.blob_at(end - 1) + 1;
+        let to = (self.blob_at(end.saturating_add(window).min(self.len()) - 1) + 1)
+            .min(self.blobs.len());
+        let from = if (next..=to).contains(&st.frontier) {
+            st.frontier
         } else {
-            want.start
+            next
         };
-        self.prefetched.store(want.end, Ordering::Relaxed);
-        start..want.end
+        if from >= to {
+            return Vec::new();
+        }
+        let bytes = self.ends[to - 1] - self.start_of(from);
+        if bytes < JOB_BYTES && to < self.blobs.len() && from > next {
+            // Enough is in flight ahead of the reader: wait for a full job.
+            return Vec::new();
+        }
+        st.frontier = to;
+        drop(st);
+        let mut jobs = Vec::new();
+        let mut job = Vec::new();
+        let mut job_start = self.start_of(from);
+        for idx in from..to {
+            job.push(self.blobs[idx]);
+            if self.ends[idx] - job_start >= JOB_BYTES {
+                jobs.push(std::mem::take(&mut job));
+                job_start = self.ends[idx];
+            }
+        }
+        if !job.is_empty() {
+            jobs.push(job);
+        }
+        jobs
     }
 }
 
-/// Threads that load blobs into the cache ahead of readers.
+/// Threads that load read-ahead jobs into the cache.
 pub struct Prefetcher {
-    tx: Option<Sender<BlobId>>,
-    queued: Arc<Mutex<HashSet<BlobId>>>,
+    tx: Option<Sender<Vec<BlobId>>>,
     threads: Vec<std::thread::JoinHandle<()>>,
 }
 
 impl Prefetcher {
     /// Start `threads` workers filling `cache` (0: read-ahead disabled).
     pub fn new(cache: Arc<BlobCache>, threads: usize) -> Self {
-        let (tx, rx) = crossbeam_channel::unbounded::<BlobId>();
-        let queued = Arc::new(Mutex::new(HashSet::new()));
+        let (tx, rx) = crossbeam_channel::unbounded::<Vec<BlobId>>();
         let threads = (0..threads)
             .filter_map(|i| {
-                let (rx, cache, queued): (Receiver<BlobId>, _, _) =
-                    (rx.clone(), cache.clone(), queued.clone());
+                let (rx, cache) = (rx.clone(), cache.clone());
                 std::thread::Builder::new()
                     .name(format!("cairn-readahead-{i}"))
                     .spawn(move || {
-                        for id in rx {
-                            // Errors are logged by the cache; the reader
-                            // retries and reports them.
-                            let _ = cache.get(&id);
-                            queued.lock().remove(&id);
+                        for job in rx {
+                            // Skips what is cached or in flight; errors are
+                            // logged, readers meet them again.
+                            cache.load_many(&job);
                         }
                     })
                     .ok()
@@ -198,18 +269,16 @@ impl Prefetcher {
             .collect::<Vec<_>>();
         Prefetcher {
             tx: (!threads.is_empty()).then_some(tx),
-            queued,
             threads,
         }
     }
 
-    /// Queue blobs not cached and not queued yet.
-    pub fn fetch(&self, cache: &BlobCache, ids: &[BlobId]) {
+    /// Queue read-ahead jobs.
+    pub fn fetch(&self, jobs: Vec<Vec<BlobId>>) {
         let Some(tx) = &self.tx else { return };
-        let mut queued = self.queued.lock();
-        for id in ids {
-            if !cache.contains(id) && queued.insert(*id) && tx.send(*id).is_err() {
-                queued.remove(id);
+        for job in jobs {
+            if tx.send(job).is_err() {
+                return;
             }
         }
     }
@@ -231,7 +300,7 @@ mod tests {
     use cairn_core::Id;
     use std::collections::HashMap;
 
-    fn setup(sizes: &[usize]) -> (Node, HashMap<BlobId, Arc<[u8]>>, Vec<u8>) {
+    fn setup(sizes: &[usize]) -> (Node, HashMap<BlobId, BlobData>, Vec<u8>) {
         let mut node = Node::new("f", NodeType::File);
         let mut blobs = HashMap::new();
         let mut all = Vec::new();
@@ -240,7 +309,7 @@ mod tests {
             let data: Vec<u8> = (0..s).map(|j| (i * 31 + j * 7) as u8).collect();
             let id = BlobId(Id::hash(&data));
             all.extend_from_slice(&data);
-            blobs.insert(id, Arc::from(data));
+            blobs.insert(id, Arc::new(data));
             ids.push(id);
         }
         node.content = Some(ids);
@@ -259,9 +328,25 @@ mod tests {
                 let got = f.read(off, len, fetch).unwrap();
                 let s = (off as usize).min(all.len());
                 let e = (off as usize + len as usize).min(all.len());
-                assert_eq!(got, all[s..e], "off {off} len {len}");
+                assert_eq!(*got, all[s..e], "off {off} len {len}");
             }
         }
+    }
+
+    #[test]
+    fn reads_inside_one_blob_are_not_copied() {
+        let (node, blobs, all) = setup(&[100, 100]);
+        let f = OpenFile::new(&node, |id| blobs.get(id).map(|b| b.len() as u64));
+        let fetch = |id: &BlobId| Ok(blobs[id].clone());
+        match f.read(110, 50, fetch).unwrap() {
+            ReadData::Slice { blob, range } => {
+                assert!(Arc::ptr_eq(&blob, &blobs[&node.content()[1]]));
+                assert_eq!(range, 10..60);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(f.read(90, 20, fetch).unwrap(), ReadData::Owned(v) if v == all[90..110]));
+        assert!(matches!(f.read(200, 20, fetch).unwrap(), ReadData::Empty));
     }
 
     #[test]
@@ -287,22 +372,51 @@ mod tests {
         // A blob whose length differs from the index is EIO.
         let h = OpenFile::new(&node, |id| Some(blobs[id].len() as u64 + 1));
         assert!(h.read(0, 5, |id| Ok(blobs[id].clone())).is_err());
+        assert!(h.read(12, 30, |id| Ok(blobs[id].clone())).is_err());
     }
 
+    /// A file of `n` blobs of 1 MiB each (lengths only; no reads).
+    fn mib_blobs(n: usize) -> (OpenFile, Vec<BlobId>) {
+        let ids: Vec<BlobId> = (0..n).map(|i| BlobId(Id::hash(&i.to_le_bytes()))).collect();
+        let mut node = Node::new("f", NodeType::File);
+        node.content = Some(ids.clone());
+        node.size = n as u64 * MIB;
+        (OpenFile::new(&node, |_| Some(MIB)), ids)
+    }
+
+    const MIB: u64 = 1 << 20;
+
     #[test]
-    fn readahead_only_when_sequential_and_once() {
-        let (node, blobs, _) = setup(&[100; 10]);
-        let ids = node.content().to_vec();
-        let f = OpenFile::new(&node, |id| blobs.get(id).map(|b| b.len() as u64));
-        let fetch = |id: &BlobId| Ok(blobs[id].clone());
-        assert_eq!(f.readahead(0, 50, 250), ids[0..4]);
-        f.read(0, 50, fetch).unwrap();
-        assert_eq!(f.readahead(50, 100, 250), ids[4..5], "only new blobs");
-        f.read(50, 100, fetch).unwrap();
-        assert!(
-            f.readahead(700, 10, 250).is_empty(),
-            "random read: no read-ahead"
+    fn readahead_in_jobs_while_streaming() {
+        let (f, ids) = mib_blobs(64);
+        // The first read: the blobs after it, 16 MiB ahead, in 4 MiB jobs.
+        let jobs = f.readahead(0, MIB as u32, 16 * MIB);
+        assert_eq!(jobs.len(), 4);
+        assert!(jobs.iter().all(|j| j.len() == 4));
+        assert_eq!(jobs.concat(), ids[1..17]);
+        // The next reads add less than a job: nothing yet.
+        assert!(f.readahead(MIB, MIB as u32, 16 * MIB).is_empty());
+        assert!(f.readahead(2 * MIB, MIB as u32, 16 * MIB).is_empty());
+        // A request arriving late still counts as streaming.
+        assert!(f.readahead(MIB / 2, MIB as u32, 16 * MIB).is_empty());
+        // Once a full job is due, it goes out.
+        assert!(f.readahead(3 * MIB, MIB as u32, 16 * MIB).is_empty());
+        assert_eq!(
+            f.readahead(4 * MIB, MIB as u32, 16 * MIB).concat(),
+            ids[17..21]
         );
-        assert_eq!(f.readahead(150, 10, 10_000), ids[5..10]);
+        // A random jump far ahead is not streaming.
+        assert!(f.readahead(50 * MIB, 4096, 16 * MIB).is_empty());
+        // Near the end, the rest goes out even if less than a job.
+        let (g, ids) = mib_blobs(6);
+        assert_eq!(g.readahead(0, MIB as u32, 16 * MIB).concat(), ids[1..6]);
+        assert!(g.readahead(MIB, MIB as u32, 16 * MIB).is_empty());
+        assert!(
+            g.readahead(5 * MIB, MIB as u32, 16 * MIB).is_empty(),
+            "nothing left"
+        );
+        // Disabled, or a one-blob file: nothing.
+        assert!(mib_blobs(8).0.readahead(0, 4096, 0).is_empty());
+        assert!(mib_blobs(1).0.readahead(0, 4096, 16 * MIB).is_empty());
     }
 }

@@ -1,24 +1,37 @@
-//! The inode table: every name the mount has shown gets a number for the
-//! life of the mount.
+//! The inode table: which entries the kernel knows, under numbers that stay
+//! the same for the life of the mount.
 //!
-//! Invariants:
-//! - numbers are allocated sequentially from [`Ino::ROOT`] and never reused
-//!   or freed, so a number always means the same entry (the kernel's
-//!   `forget` is ignored: the table grows with what has been looked at, not
-//!   with the repository);
-//! - an entry's children, once expanded, never change (snapshots are
-//!   immutable); only made-up directories ([`Kind::Virtual`]) get a new
-//!   child list when the snapshot list is reloaded;
-//! - within one view of a snapshot (one snapshot root directory), non-
-//!   directory nodes with a link count above one that share (device_id,
-//!   inode) share one inode number: [`InodeTable::hardlink`].
+//! # Model
+//! - **Made-up entries** (root, `snapshots/`, snapshot roots, `latest`
+//!   links, `history/`) are *pinned*: created by the snapshot-list reload,
+//!   never dropped. They are few.
+//! - **Everything below a snapshot root** (tree nodes, history directories
+//!   and versions) lives in the table only while the kernel holds a lookup
+//!   reference to it: [`InodeTable::remember`] counts each `lookup` /
+//!   `readdirplus` reply, [`InodeTable::forget`] drops the entry when the
+//!   kernel's `forget` brings the count to zero. Memory therefore follows
+//!   the kernel's inode cache, not the number of directories ever opened.
+//! - **Numbers are derived, not remembered per entry.** When a directory is
+//!   expanded for the first time it reserves a block of consecutive numbers,
+//!   one per slot of its (immutable) content; child `i` is `base + i`.
+//!   Only the base is kept ([`InodeTable::reserve`]: one small map entry
+//!   per directory ever expanded), so a forgotten directory re-expanded
+//!   later hands out exactly the same numbers, and a forgotten entry looked
+//!   up again is rebuilt from its parent's child list under its old number.
+//! - **Hard links**: within one view (one snapshot root), non-directory
+//!   nodes with a link count above one that share (device_id, inode) and
+//!   type share the number of the first one seen ([`InodeTable::hardlink`];
+//!   the map holds hard-linked nodes only).
+//! - Numbers are never reused: blocks come from one counter.
 
 use std::collections::HashMap;
 use std::ffi::OsString;
+use std::ops::{Deref, Range};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use cairn_core::format::time::GoTime;
-use cairn_core::format::tree::Node;
+use cairn_core::format::tree::{Node, NodeType, Tree};
 use cairn_core::TreeId;
 use fuser::FileType;
 use parking_lot::{Mutex, RwLock};
@@ -35,19 +48,61 @@ impl Ino {
     pub const ROOT: Ino = Ino(1);
 }
 
-/// One directory entry: a name, the inode it leads to and its file type.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// A tree node shared with the decoded tree it came from (no copy), or
+/// owned (history versions).
+#[derive(Clone, Debug)]
+pub struct NodeRef(NodeSrc);
+
+#[derive(Clone, Debug)]
+enum NodeSrc {
+    /// Invariant: the index is in bounds (checked by [`NodeRef::in_tree`]).
+    InTree(Arc<Tree>, usize),
+    Owned(Arc<Node>),
+}
+
+impl NodeRef {
+    /// Node `index` of `tree`, if it exists.
+    pub fn in_tree(tree: &Arc<Tree>, index: usize) -> Option<NodeRef> {
+        (index < tree.nodes.len()).then(|| NodeRef(NodeSrc::InTree(tree.clone(), index)))
+    }
+
+    /// A node of its own.
+    pub fn owned(node: Arc<Node>) -> NodeRef {
+        NodeRef(NodeSrc::Owned(node))
+    }
+}
+
+impl Deref for NodeRef {
+    type Target = Node;
+    fn deref(&self) -> &Node {
+        match &self.0 {
+            NodeSrc::InTree(tree, i) => &tree.nodes[*i],
+            NodeSrc::Owned(node) => node,
+        }
+    }
+}
+
+/// One directory entry: a name, the inode it leads to, and what that inode
+/// is (so a forgotten entry can be rebuilt from its parent's list).
+#[derive(Clone, Debug)]
 pub struct Child {
     pub name: OsString,
     pub ino: Ino,
-    pub kind: FileType,
+    pub kind: Kind,
+}
+
+impl Child {
+    /// The file type the kernel sees.
+    pub fn file_type(&self) -> FileType {
+        self.kind.file_type()
+    }
 }
 
 /// What an inode is.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub enum Kind {
-    /// A made-up directory (root, `snapshots/`, `hosts/<host>/`, a history
-    /// version directory). Its children are set when it is built.
+    /// A made-up directory (root, `snapshots/`, `hosts/<host>/`). Its
+    /// children are set by the snapshot-list reload.
     Virtual { time: GoTime },
     /// A made-up symlink (`latest`).
     Link { target: OsString, time: GoTime },
@@ -56,32 +111,99 @@ pub enum Kind {
     /// A node of a snapshot tree. `view` is the snapshot root it was found
     /// under (hard links are shared within one view only); `None` for file
     /// versions in the history view, which never share inodes.
-    Node { node: Arc<Node>, view: Option<Ino> },
+    Node { node: NodeRef, view: Option<Ino> },
     /// A directory of the history view: the same path in several snapshots.
     History(Arc<HistSources>),
+    /// A version directory of the history view, with its fixed children.
+    Versions {
+        time: GoTime,
+        children: Arc<[Child]>,
+    },
+}
+
+impl Kind {
+    /// The file type the kernel sees.
+    pub fn file_type(&self) -> FileType {
+        match self {
+            Kind::Virtual { .. }
+            | Kind::SnapshotRoot { .. }
+            | Kind::History(_)
+            | Kind::Versions { .. } => FileType::Directory,
+            Kind::Link { .. } => FileType::Symlink,
+            Kind::Node { node, .. } => crate::attr::file_type(node),
+        }
+    }
+
+    /// The tree this directory shows, for snapshot roots and tree dirs.
+    pub fn subtree(&self) -> Option<TreeId> {
+        match self {
+            Kind::SnapshotRoot { snap } => Some(snap.snapshot.tree),
+            Kind::Node { node, .. } if node.is_dir() => node.subtree,
+            _ => None,
+        }
+    }
 }
 
 /// One inode.
 #[derive(Debug)]
 pub struct Entry {
-    /// The directory this entry was first found in (itself for the root).
+    /// The directory this entry was found in (itself for the root).
     pub parent: Ino,
     pub kind: Kind,
     /// The children, once expanded (always set for made-up directories).
     children: RwLock<Option<Arc<[Child]>>>,
     /// Serializes expansion so two threads never expand one directory twice.
     expanding: Mutex<()>,
+    /// Which children were opened lately, for sibling read-ahead.
+    opened: Mutex<Opened>,
 }
 
+/// Files of one directory opened one after the other: the last one opened
+/// and how far sibling read-ahead has gone.
+#[derive(Debug, Default)]
+struct Opened {
+    last: Option<usize>,
+    frontier: usize,
+}
+
+/// Siblings handed to read-ahead at a time.
+const SIBLING_BATCH: usize = 32;
+/// Hand out more when fewer than this many are left ahead of the reader.
+const SIBLING_LOW_WATER: usize = 8;
+
 impl Entry {
-    /// A new entry without children.
+    /// A new entry; version directories come with their children.
     pub fn new(parent: Ino, kind: Kind) -> Self {
+        let children = match &kind {
+            Kind::Versions { children, .. } => Some(children.clone()),
+            _ => None,
+        };
         Entry {
             parent,
             kind,
-            children: RwLock::new(None),
+            children: RwLock::new(children),
             expanding: Mutex::new(()),
+            opened: Mutex::new(Opened::default()),
         }
+    }
+
+    /// Child `index` (of `count`) of this directory was opened. When
+    /// children are being opened in order (this one within two of the
+    /// previous one), returns the next children to read ahead, in batches
+    /// of [`SIBLING_BATCH`], each handed out once.
+    pub fn opened_child(&self, index: usize, count: usize) -> Option<Range<usize>> {
+        let mut o = self.opened.lock();
+        let in_order = o.last.is_some_and(|last| index.abs_diff(last) <= 2);
+        o.last = Some(index);
+        if !in_order || index + SIBLING_LOW_WATER < o.frontier {
+            return None;
+        }
+        let from = o.frontier.max(index + 1);
+        let to = count.min(from + SIBLING_BATCH);
+        (from < to).then(|| {
+            o.frontier = to;
+            from..to
+        })
     }
 
     /// The children, if expanded.
@@ -91,9 +213,8 @@ impl Entry {
 
     /// Set (or for made-up directories, replace) the children. They are
     /// sorted by name so lookups can binary-search.
-    pub fn set_children(&self, mut children: Vec<Child>) -> Arc<[Child]> {
-        children.sort_by(|a, b| a.name.cmp(&b.name));
-        let children: Arc<[Child]> = children.into();
+    pub fn set_children(&self, children: Vec<Child>) -> Arc<[Child]> {
+        let children = sorted(children);
         *self.children.write() = Some(children.clone());
         children
     }
@@ -116,23 +237,19 @@ impl Entry {
 
     /// The file type the kernel sees.
     pub fn file_type(&self) -> FileType {
-        match &self.kind {
-            Kind::Virtual { .. } | Kind::SnapshotRoot { .. } | Kind::History(_) => {
-                FileType::Directory
-            }
-            Kind::Link { .. } => FileType::Symlink,
-            Kind::Node { node, .. } => crate::attr::file_type(node),
-        }
+        self.kind.file_type()
     }
 
     /// The tree this directory shows, for snapshot roots and tree dirs.
     pub fn subtree(&self) -> Option<TreeId> {
-        match &self.kind {
-            Kind::SnapshotRoot { snap } => Some(snap.snapshot.tree),
-            Kind::Node { node, .. } if node.is_dir() => node.subtree,
-            _ => None,
-        }
+        self.kind.subtree()
     }
+}
+
+/// Children sorted by name, as [`find_child`] needs them.
+pub fn sorted(mut children: Vec<Child>) -> Arc<[Child]> {
+    children.sort_by(|a, b| a.name.cmp(&b.name));
+    children.into()
 }
 
 /// Look up a child by name in a sorted child list.
@@ -143,10 +260,26 @@ pub fn find_child<'a>(children: &'a [Child], name: &std::ffi::OsStr) -> Option<&
         .map(|i| &children[i])
 }
 
-/// The arena of inodes.
+struct Slot {
+    entry: Arc<Entry>,
+    /// The kernel's lookup count.
+    lookups: u64,
+    /// Made-up entries are never dropped.
+    pinned: bool,
+}
+
+/// A hard-linked node: (view, device_id, inode).
+type HardlinkKey = (Ino, u64, u64);
+
+/// The live inodes, plus what keeps their numbers stable.
 pub struct InodeTable {
-    entries: RwLock<Vec<Arc<Entry>>>,
-    hardlinks: Mutex<HashMap<(Ino, u64, u64), Ino>>,
+    live: RwLock<HashMap<Ino, Slot>>,
+    /// Next free number.
+    next: AtomicU64,
+    /// Directory → (first number of its children's block, block length).
+    bases: Mutex<HashMap<Ino, (u64, u64)>>,
+    /// (view, device_id, inode) → (number, type) of hard-linked nodes.
+    hardlinks: Mutex<HashMap<HardlinkKey, (Ino, NodeType)>>,
 }
 
 impl InodeTable {
@@ -154,53 +287,109 @@ impl InodeTable {
     pub fn new(root_time: GoTime) -> Self {
         let root = Entry::new(Ino::ROOT, Kind::Virtual { time: root_time });
         root.set_children(Vec::new());
+        let mut live = HashMap::new();
+        live.insert(
+            Ino::ROOT,
+            Slot {
+                entry: Arc::new(root),
+                lookups: 0,
+                pinned: true,
+            },
+        );
         InodeTable {
-            entries: RwLock::new(vec![Arc::new(root)]),
+            live: RwLock::new(live),
+            next: AtomicU64::new(Ino::ROOT.0 + 1),
+            bases: Mutex::new(HashMap::new()),
             hardlinks: Mutex::new(HashMap::new()),
         }
     }
 
-    /// The entry of `ino`.
+    /// The entry of `ino`, if live.
     pub fn get(&self, ino: Ino) -> Option<Arc<Entry>> {
-        let index = usize::try_from(ino.0.checked_sub(1)?).ok()?;
-        self.entries.read().get(index).cloned()
+        self.live.read().get(&ino).map(|s| s.entry.clone())
     }
 
-    /// Add an entry; returns its new number.
-    pub fn alloc(&self, entry: Entry) -> Ino {
-        let mut entries = self.entries.write();
-        entries.push(Arc::new(entry));
-        Ino(entries.len() as u64)
+    /// `n` fresh consecutive numbers; returns the first.
+    fn fresh(&self, n: u64) -> u64 {
+        self.next.fetch_add(n.max(1), Ordering::Relaxed)
     }
 
-    /// The inode of a hard-linked node: the one already allocated for
-    /// (`view`, `device_id`, `inode`) if its type matches, else a new one.
-    pub fn hardlink(&self, view: Ino, node: &Arc<Node>, parent: Ino) -> Ino {
-        let key = (view, node.device_id, node.inode);
-        let mut links = self.hardlinks.lock();
-        if let Some(&ino) = links.get(&key) {
-            let same_type = self.get(ino).is_some_and(|e| match &e.kind {
-                Kind::Node { node: first, .. } => first.node_type == node.node_type,
-                _ => false,
-            });
-            if same_type {
-                return ino;
-            }
-        }
-        let ino = self.alloc(Entry::new(
-            parent,
-            Kind::Node {
-                node: node.clone(),
-                view: Some(view),
+    /// Add a pinned (made-up) entry under a fresh number.
+    pub fn alloc_pinned(&self, entry: Entry) -> Ino {
+        let ino = Ino(self.fresh(1));
+        self.live.write().insert(
+            ino,
+            Slot {
+                entry: Arc::new(entry),
+                lookups: 0,
+                pinned: true,
             },
-        ));
-        links.insert(key, ino);
+        );
         ino
     }
 
-    /// Number of inodes allocated so far.
+    /// The first number of the block for `n` children of directory `dir`:
+    /// the block reserved when `dir` was first expanded, or a new one.
+    pub fn reserve(&self, dir: Ino, n: u64) -> u64 {
+        let mut bases = self.bases.lock();
+        match bases.get(&dir) {
+            // Contents are immutable, so `n` is the same every time; a
+            // larger `n` (impossible unless the tree changed) gets a new
+            // block rather than overlapping a neighbour's.
+            Some(&(base, len)) if n <= len => base,
+            _ => {
+                let base = self.fresh(n);
+                bases.insert(dir, (base, n));
+                base
+            }
+        }
+    }
+
+    /// The number of a hard-linked node (link count > 1, inode != 0) in
+    /// `view`: the one first given to (`device_id`, `inode`) there if the
+    /// type matches, else `own` (which becomes the shared one if none was).
+    pub fn hardlink(&self, view: Ino, node: &Node, own: Ino) -> Ino {
+        let key = (view, node.device_id, node.inode);
+        let mut links = self.hardlinks.lock();
+        match links.get(&key) {
+            Some((ino, tpe)) if *tpe == node.node_type => *ino,
+            Some(_) => own,
+            None => {
+                links.insert(key, (own, node.node_type.clone()));
+                own
+            }
+        }
+    }
+
+    /// The kernel learned about `child` of `parent` (a `lookup` or
+    /// `readdirplus` reply): make sure its entry is live and count the
+    /// reference. Returns the entry.
+    pub fn remember(&self, parent: Ino, child: &Child) -> Arc<Entry> {
+        let mut live = self.live.write();
+        let slot = live.entry(child.ino).or_insert_with(|| Slot {
+            entry: Arc::new(Entry::new(parent, child.kind.clone())),
+            lookups: 0,
+            pinned: false,
+        });
+        slot.lookups = slot.lookups.saturating_add(1);
+        slot.entry.clone()
+    }
+
+    /// The kernel dropped `n` references to `ino`; drop the entry when none
+    /// is left (unless pinned). Unknown numbers are ignored.
+    pub fn forget(&self, ino: Ino, n: u64) {
+        let mut live = self.live.write();
+        if let Some(slot) = live.get_mut(&ino) {
+            slot.lookups = slot.lookups.saturating_sub(n);
+            if slot.lookups == 0 && !slot.pinned {
+                live.remove(&ino);
+            }
+        }
+    }
+
+    /// Number of live inodes.
     pub fn len(&self) -> usize {
-        self.entries.read().len()
+        self.live.read().len()
     }
 
     /// Always false: the root always exists.
@@ -214,54 +403,96 @@ mod tests {
     use super::*;
     use cairn_core::format::tree::NodeType;
 
-    fn file(name: &str, inode: u64, links: u64) -> Arc<Node> {
+    fn file(name: &str, inode: u64, links: u64) -> Node {
         let mut n = Node::new(name, NodeType::File);
         n.inode = inode;
         n.device_id = 7;
         n.links = links;
-        Arc::new(n)
+        n
+    }
+
+    fn node_child(name: &str, ino: u64) -> Child {
+        Child {
+            name: name.into(),
+            ino: Ino(ino),
+            kind: Kind::Node {
+                node: NodeRef::owned(Arc::new(file(name, 0, 1))),
+                view: None,
+            },
+        }
     }
 
     #[test]
-    fn sequential_numbers_and_lookup() {
+    fn pinned_entries_and_fresh_numbers() {
         let t = InodeTable::new(GoTime::zero());
         assert!(t.get(Ino(0)).is_none());
         assert!(t.get(Ino::ROOT).is_some());
-        let a = t.alloc(Entry::new(
-            Ino::ROOT,
-            Kind::Virtual {
-                time: GoTime::zero(),
-            },
-        ));
-        let b = t.alloc(Entry::new(
-            a,
-            Kind::Virtual {
-                time: GoTime::zero(),
-            },
-        ));
+        let v = || Kind::Virtual {
+            time: GoTime::zero(),
+        };
+        let a = t.alloc_pinned(Entry::new(Ino::ROOT, v()));
+        let b = t.alloc_pinned(Entry::new(a, v()));
         assert_eq!((a, b), (Ino(2), Ino(3)));
         assert_eq!(t.get(b).unwrap().parent, a);
+        t.forget(a, 10);
+        assert!(t.get(a).is_some(), "pinned entries survive forget");
         assert!(t.get(Ino(4)).is_none());
         assert!(t.get(Ino(u64::MAX)).is_none());
     }
 
     #[test]
+    fn blocks_are_reserved_once_per_directory() {
+        let t = InodeTable::new(GoTime::zero());
+        let a = t.reserve(Ino(10), 5);
+        let b = t.reserve(Ino(11), 3);
+        assert_eq!(b, a + 5, "blocks never overlap");
+        assert_eq!(t.reserve(Ino(10), 5), a, "same directory, same block");
+        assert_eq!(t.reserve(Ino(10), 2), a);
+        let c = t.reserve(Ino(10), 6);
+        assert!(c >= b + 3, "a grown directory gets a new block");
+        assert_eq!(t.reserve(Ino(12), 0) + 1, t.reserve(Ino(13), 1));
+    }
+
+    #[test]
+    fn forget_drops_entries_and_remember_rebuilds_them() {
+        let t = InodeTable::new(GoTime::zero());
+        let child = node_child("f", 100);
+        t.remember(Ino::ROOT, &child);
+        t.remember(Ino::ROOT, &child);
+        assert_eq!(t.len(), 2);
+        t.forget(Ino(100), 1);
+        assert!(t.get(Ino(100)).is_some(), "one reference left");
+        t.forget(Ino(100), 1);
+        assert!(t.get(Ino(100)).is_none(), "dropped at zero");
+        assert_eq!(t.len(), 1);
+        let e = t.remember(Ino::ROOT, &child);
+        assert_eq!(e.parent, Ino::ROOT);
+        assert!(matches!(&e.kind, Kind::Node { node, .. } if node.name == "f"));
+        t.forget(Ino(100), 5);
+        t.forget(Ino(12345), 1);
+        assert_eq!(t.len(), 1);
+    }
+
+    #[test]
     fn hardlinks_share_within_a_view_only() {
         let t = InodeTable::new(GoTime::zero());
-        let view1 = Ino(100);
-        let view2 = Ino(200);
-        let x = t.hardlink(view1, &file("x", 5, 2), Ino::ROOT);
-        let y = t.hardlink(view1, &file("y", 5, 2), Ino::ROOT);
-        let z = t.hardlink(view2, &file("x", 5, 2), Ino::ROOT);
-        let other = t.hardlink(view1, &file("w", 6, 2), Ino::ROOT);
-        assert_eq!(x, y);
-        assert_ne!(x, z);
-        assert_ne!(x, other);
-        let mut dir = Node::new("d", NodeType::Dir);
-        dir.inode = 5;
-        dir.device_id = 7;
-        let d = t.hardlink(view1, &Arc::new(dir), Ino::ROOT);
-        assert_ne!(d, x, "a node of another type never shares the inode");
+        let (view1, view2) = (Ino(100), Ino(200));
+        let x = t.hardlink(view1, &file("x", 5, 2), Ino(1000));
+        let y = t.hardlink(view1, &file("y", 5, 2), Ino(1001));
+        let z = t.hardlink(view2, &file("x", 5, 2), Ino(1002));
+        let other = t.hardlink(view1, &file("w", 6, 2), Ino(1003));
+        assert_eq!(
+            (x, y, z, other),
+            (Ino(1000), Ino(1000), Ino(1002), Ino(1003))
+        );
+        let mut dev = Node::new("d", NodeType::CharDev);
+        dev.inode = 5;
+        dev.device_id = 7;
+        assert_eq!(
+            t.hardlink(view1, &dev, Ino(1004)),
+            Ino(1004),
+            "a node of another type never shares the inode"
+        );
     }
 
     #[test]
@@ -272,18 +503,42 @@ mod tests {
                 time: GoTime::zero(),
             },
         );
-        let mk = |n: &str, i| Child {
-            name: n.into(),
-            ino: Ino(i),
-            kind: FileType::RegularFile,
-        };
         let c = e
-            .expand(|| Ok::<_, ()>(vec![mk("b", 3), mk("a", 2)]))
+            .expand(|| Ok::<_, ()>(vec![node_child("b", 3), node_child("a", 2)]))
             .unwrap();
         assert_eq!(c[0].name, "a");
         let again = e.expand(|| Err::<Vec<Child>, _>("must not run")).unwrap();
         assert_eq!(again.len(), 2);
         assert_eq!(find_child(&c, "b".as_ref()).unwrap().ino, Ino(3));
         assert!(find_child(&c, "c".as_ref()).is_none());
+    }
+
+    #[test]
+    fn siblings_are_read_ahead_only_when_opened_in_order() {
+        let e = Entry::new(
+            Ino::ROOT,
+            Kind::Virtual {
+                time: GoTime::zero(),
+            },
+        );
+        assert_eq!(e.opened_child(0, 100), None, "one open is no pattern");
+        assert_eq!(e.opened_child(1, 100), Some(2..34));
+        assert_eq!(e.opened_child(2, 100), None, "already handed out");
+        assert_eq!(e.opened_child(25, 100), None, "not in order");
+        assert_eq!(e.opened_child(26, 100), Some(34..66));
+        assert_eq!(e.opened_child(90, 100), None);
+        assert_eq!(e.opened_child(91, 100), Some(92..100));
+        assert_eq!(e.opened_child(99, 100), None, "nothing left");
+    }
+
+    #[test]
+    fn node_refs_share_the_tree() {
+        let tree = Arc::new(Tree {
+            nodes: vec![file("a", 1, 1), file("b", 2, 1)],
+        });
+        let b = NodeRef::in_tree(&tree, 1).unwrap();
+        assert_eq!(b.name, "b");
+        assert!(NodeRef::in_tree(&tree, 2).is_none());
+        assert_eq!(Arc::strong_count(&tree), 2);
     }
 }

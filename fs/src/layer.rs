@@ -2,41 +2,43 @@
 //! without a kernel.
 //!
 //! [`ReadLayer`] owns the inode table, the caches, the open file handles
-//! and the made-up top of the tree. Directories are expanded lazily when
-//! first looked into; the snapshot list is reloaded (at most every
-//! `reload_interval`) when a made-up directory is read, and the made-up
-//! tree is rebuilt only if the list changed, keeping inode numbers of
-//! entries that still mean the same thing.
+//! and the made-up top of the tree ([`crate::view`]). Directories are
+//! expanded lazily when first looked into; entries below snapshot roots
+//! enter the inode table when the kernel learns about them (`lookup`,
+//! `readdirplus`) and leave it when the kernel forgets them, under numbers
+//! derived from their parent (see [`crate::inode`]).
 
 use std::collections::{HashMap, HashSet};
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use cairn_core::backend::FileType as RepoFile;
-use cairn_core::format::snapshot::Snapshot;
 use cairn_core::format::time::GoTime;
 use cairn_core::repository::Repository;
 use cairn_core::tree::check_name;
-use cairn_core::{BlobHandle, BlobType, SnapshotId, TreeId};
+use cairn_core::{BlobHandle, BlobType, TreeId};
 use fuser::{FileAttr, FileType};
 use parking_lot::Mutex;
 
 use crate::attr::{self, Owner};
 use crate::cache::{BlobCache, TreeCache};
 use crate::error::{FsError, FsResult};
-use crate::file::{OpenFile, Prefetcher};
-use crate::history::{self, HistItem, HistSources, HISTORY};
-use crate::inode::{find_child, Child, Entry, Ino, InodeTable, Kind};
-use crate::layout::{self, SnapInfo, VDir, VNode, LATEST};
+use crate::file::{OpenFile, Prefetcher, ReadData};
+use crate::history::{self, HistItem, HistSources};
+use crate::inode::{find_child, sorted, Child, Entry, Ino, InodeTable, Kind, NodeRef};
+use crate::layout::LATEST;
+use crate::view::ViewState;
 use crate::MountOptions;
 
 /// Attribute and entry lifetime for snapshot contents: they never change.
 pub const TTL_SNAPSHOT: Duration = Duration::from_secs(24 * 3600);
 /// Lifetime for made-up entries, which change when snapshots come and go.
 pub const TTL_VIRTUAL: Duration = Duration::from_secs(1);
+
+/// Sibling read-ahead skips files larger than this.
+const SIBLING_MAX_FILE: u64 = 1 << 20;
 
 /// One entry of a `readdir` reply.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,38 +50,27 @@ pub struct DirEntry {
     pub name: OsString,
 }
 
-/// What an entry under a given parent and name stands for, so a reload
-/// keeps its inode number only if it still means the same thing.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Identity {
-    Dir,
-    Snapshot(SnapshotId),
-    Link(OsString),
-    History(u64),
-}
-
-#[derive(Default)]
-struct ViewState {
-    last_check: Option<Instant>,
-    ids: Vec<SnapshotId>,
-    known: HashMap<SnapshotId, Snapshot>,
-    names: HashMap<(Ino, OsString), (Ino, Identity)>,
-    generation: u64,
+/// One entry of a `readdirplus` reply: a [`DirEntry`] with its attributes.
+#[derive(Debug, Clone)]
+pub struct DirEntryPlus {
+    pub entry: DirEntry,
+    pub attr: FileAttr,
+    pub ttl: Duration,
 }
 
 /// The caching read layer over one repository.
 pub struct ReadLayer {
-    repo: Arc<Repository>,
-    opts: MountOptions,
+    pub(crate) repo: Arc<Repository>,
+    pub(crate) opts: MountOptions,
     owner: Owner,
-    started: GoTime,
-    inodes: InodeTable,
+    pub(crate) started: GoTime,
+    pub(crate) inodes: InodeTable,
     trees: TreeCache,
     blobs: Arc<BlobCache>,
     prefetch: Prefetcher,
     handles: Mutex<HashMap<u64, Arc<OpenFile>>>,
     next_fh: AtomicU64,
-    state: Mutex<ViewState>,
+    pub(crate) state: Mutex<ViewState>,
 }
 
 impl ReadLayer {
@@ -114,161 +105,15 @@ impl ReadLayer {
         &self.blobs
     }
 
-    /// Number of inodes allocated so far.
+    /// Number of live inodes (made-up entries plus what the kernel holds).
     pub fn inode_count(&self) -> usize {
         self.inodes.len()
     }
 
-    // ---- snapshot list ----------------------------------------------------
-
-    /// Reload the snapshot list if `force` or the reload interval passed,
-    /// and rebuild the made-up tree if it changed.
-    pub fn refresh(&self, force: bool) -> FsResult<()> {
-        let mut st = self.state.lock();
-        if !force
-            && st
-                .last_check
-                .is_some_and(|t| t.elapsed() < self.opts.reload_interval)
-        {
-            return Ok(());
-        }
-        st.last_check = Some(Instant::now());
-        let ids: Vec<SnapshotId> = self
-            .repo
-            .list_ids(RepoFile::Snapshot)?
-            .into_iter()
-            .map(SnapshotId)
-            .collect();
-        if ids == st.ids && st.generation > 0 {
-            return Ok(());
-        }
-        let first = st.generation == 0;
-        let wanted: HashSet<SnapshotId> = ids.iter().copied().collect();
-        st.known.retain(|id, _| wanted.contains(id));
-        for id in &ids {
-            if !st.known.contains_key(id) {
-                match self.repo.load_snapshot(id) {
-                    Ok(sn) => {
-                        st.known.insert(*id, sn);
-                    }
-                    Err(e) => log::warn!("snapshot {}: {e}", id.short()),
-                }
-            }
-        }
-        if !first {
-            // New snapshots reference blobs of index files we have not read.
-            self.repo.load_index()?;
-        }
-        let mut snaps: Vec<SnapInfo> = st
-            .known
-            .iter()
-            .filter(|(_, sn)| self.opts.filter.matches(sn))
-            .map(|(id, sn)| SnapInfo {
-                id: *id,
-                snapshot: sn.clone(),
-            })
-            .collect();
-        snaps.sort_by(|a, b| a.time().cmp(b.time()).then(a.id.cmp(&b.id)));
-        st.ids = ids;
-        st.generation += 1;
-        let vtree = layout::build(&snaps, &self.opts.path_templates, &self.opts.time_template);
-        let snaps = Arc::new(snaps);
-        let mut children = self.materialize(&mut st, Ino::ROOT, &vtree, &snaps);
-        if self.opts.history && find_child_unsorted(&children, HISTORY).is_none() {
-            let sources = HistSources {
-                snaps: snaps.clone(),
-                trees: snaps
-                    .iter()
-                    .enumerate()
-                    .map(|(i, s)| (i, s.snapshot.tree))
-                    .collect(),
-            };
-            let identity = Identity::History(st.generation);
-            let ino = self.stable_ino(&mut st, Ino::ROOT, HISTORY.as_ref(), identity, || {
-                Kind::History(Arc::new(sources))
-            });
-            children.push(Child {
-                name: HISTORY.into(),
-                ino,
-                kind: FileType::Directory,
-            });
-        }
-        self.root().set_children(children);
-        Ok(())
-    }
-
-    fn root(&self) -> Arc<Entry> {
+    pub(crate) fn root(&self) -> Arc<Entry> {
         self.inodes
             .get(Ino::ROOT)
-            .unwrap_or_else(|| unreachable!("the root inode always exists"))
-    }
-
-    fn materialize(
-        &self,
-        st: &mut ViewState,
-        parent: Ino,
-        dir: &VDir,
-        snaps: &Arc<Vec<SnapInfo>>,
-    ) -> Vec<Child> {
-        let mut out = Vec::with_capacity(dir.len());
-        for (name, vnode) in dir {
-            let (identity, kind) = match vnode {
-                VNode::Dir(_) => (Identity::Dir, FileType::Directory),
-                VNode::Snapshot(i) => match snaps.get(*i) {
-                    Some(s) => (Identity::Snapshot(s.id), FileType::Directory),
-                    None => continue,
-                },
-                VNode::Link(t) => (Identity::Link(t.clone()), FileType::Symlink),
-            };
-            let time = self.started;
-            let ino = self.stable_ino(st, parent, name, identity, || match vnode {
-                VNode::Dir(_) => Kind::Virtual { time },
-                VNode::Snapshot(i) => Kind::SnapshotRoot {
-                    snap: Arc::new(snaps[*i].clone()),
-                },
-                VNode::Link(target) => Kind::Link {
-                    target: target.clone(),
-                    time,
-                },
-            });
-            if let VNode::Dir(sub) = vnode {
-                let children = self.materialize(st, ino, sub, snaps);
-                if let Some(e) = self.inodes.get(ino) {
-                    e.set_children(children);
-                }
-            }
-            out.push(Child {
-                name: name.clone(),
-                ino,
-                kind,
-            });
-        }
-        out
-    }
-
-    /// The inode of a made-up entry: the previous one if (parent, name)
-    /// still means the same, else a new one.
-    fn stable_ino(
-        &self,
-        st: &mut ViewState,
-        parent: Ino,
-        name: &OsStr,
-        identity: Identity,
-        kind: impl FnOnce() -> Kind,
-    ) -> Ino {
-        let key = (parent, name.to_os_string());
-        if let Some((ino, id)) = st.names.get(&key) {
-            if *id == identity {
-                return *ino;
-            }
-        }
-        let entry = Entry::new(parent, kind());
-        if matches!(entry.kind, Kind::Virtual { .. }) {
-            entry.set_children(Vec::new());
-        }
-        let ino = self.inodes.alloc(entry);
-        st.names.insert(key, (ino, identity));
-        ino
+            .unwrap_or_else(|| unreachable!("the root inode is pinned"))
     }
 
     fn maybe_refresh(&self, entry: &Entry) {
@@ -288,7 +133,9 @@ impl ReadLayer {
     /// The children of a directory, expanding it if needed.
     fn children(&self, ino: Ino, entry: &Entry) -> FsResult<Arc<[Child]>> {
         match &entry.kind {
-            Kind::Virtual { .. } => Ok(entry.children().unwrap_or_else(|| Arc::from(vec![]))),
+            Kind::Virtual { .. } | Kind::Versions { .. } => {
+                Ok(entry.children().unwrap_or_else(|| Arc::from(vec![])))
+            }
             Kind::SnapshotRoot { .. } => {
                 let tree = entry.subtree();
                 entry.expand(|| self.expand_tree(ino, tree, ino))
@@ -302,14 +149,17 @@ impl ReadLayer {
         }
     }
 
+    /// The children of a tree directory: node `i` of the tree gets number
+    /// `base + i` of the directory's block (or its hard link's number).
     fn expand_tree(&self, dir: Ino, tree: Option<TreeId>, view: Ino) -> FsResult<Vec<Child>> {
         let Some(tree_id) = tree else {
             return Ok(Vec::new());
         };
         let tree = self.trees.get(&tree_id)?;
+        let base = self.inodes.reserve(dir, tree.nodes.len() as u64);
         let mut seen = HashSet::new();
         let mut out = Vec::with_capacity(tree.nodes.len());
-        for node in &tree.nodes {
+        for (i, node) in tree.nodes.iter().enumerate() {
             if let Err(why) = check_name(&node.name) {
                 log::warn!("tree {tree_id}: skipping entry {:?}: {why}", node.name);
                 continue;
@@ -318,81 +168,89 @@ impl ReadLayer {
                 log::warn!("tree {tree_id}: skipping duplicate name {:?}", node.name);
                 continue;
             }
-            let node = Arc::new(node.clone());
-            let name = node.name.clone();
-            let kind = attr::file_type(&node);
-            let ino = if !node.is_dir() && node.links > 1 && node.inode != 0 {
-                self.inodes.hardlink(view, &node, dir)
-            } else {
-                let entry = Kind::Node {
-                    node,
-                    view: Some(view),
-                };
-                self.inodes.alloc(Entry::new(dir, entry))
+            let Some(node_ref) = NodeRef::in_tree(&tree, i) else {
+                continue;
             };
-            out.push(Child { name, ino, kind });
+            let own = Ino(base + i as u64);
+            let ino = if !node.is_dir() && node.links > 1 && node.inode != 0 {
+                self.inodes.hardlink(view, node, own)
+            } else {
+                own
+            };
+            out.push(Child {
+                name: node.name.clone(),
+                ino,
+                kind: Kind::Node {
+                    node: node_ref,
+                    view: Some(view),
+                },
+            });
         }
         Ok(out)
     }
 
+    /// The children of a history directory. Numbers come from the
+    /// directory's block in item order: one per subdirectory, and for a
+    /// file its version directory, each version and `latest`.
     fn expand_history(&self, dir: Ino, src: &HistSources) -> FsResult<Vec<Child>> {
         let items = history::expand(src, |id| self.trees.get(id), &self.opts.time_template)?;
+        let slots: u64 = items
+            .iter()
+            .map(|item| match item {
+                HistItem::Dir { .. } => 1,
+                HistItem::File { versions, .. } => 2 + versions.len() as u64,
+            })
+            .sum();
+        let mut next = self.inodes.reserve(dir, slots);
+        let mut take = || {
+            let ino = Ino(next);
+            next += 1;
+            ino
+        };
         let mut out = Vec::with_capacity(items.len());
         for item in items {
             match item {
-                HistItem::Dir { name, sources } => {
-                    let ino = self
-                        .inodes
-                        .alloc(Entry::new(dir, Kind::History(Arc::new(sources))));
-                    out.push(Child {
-                        name,
-                        ino,
-                        kind: FileType::Directory,
-                    });
-                }
+                HistItem::Dir { name, sources } => out.push(Child {
+                    name,
+                    ino: take(),
+                    kind: Kind::History(Arc::new(sources)),
+                }),
                 HistItem::File { name, versions } => {
-                    let vdir = self
-                        .inodes
-                        .alloc(Entry::new(dir, Kind::Virtual { time: self.started }));
+                    let vdir = take();
                     let mut children: Vec<Child> = versions
                         .iter()
                         .map(|v| Child {
                             name: v.name.clone(),
-                            kind: attr::file_type(&v.node),
-                            ino: self.inodes.alloc(Entry::new(
-                                vdir,
-                                Kind::Node {
-                                    node: v.node.clone(),
-                                    view: None,
-                                },
-                            )),
+                            ino: take(),
+                            kind: Kind::Node {
+                                node: NodeRef::owned(v.node.clone()),
+                                view: None,
+                            },
                         })
                         .collect();
+                    let link = take();
                     if let Some(last) = versions.last() {
-                        let link = self.inodes.alloc(Entry::new(
-                            vdir,
-                            Kind::Link {
-                                target: last.name.clone(),
-                                time: src
-                                    .snaps
-                                    .get(last.snap)
-                                    .map(|s| *s.time())
-                                    .unwrap_or_else(|| self.started),
-                            },
-                        ));
+                        let time = src
+                            .snaps
+                            .get(last.snap)
+                            .map(|s| *s.time())
+                            .unwrap_or(self.started);
                         children.push(Child {
                             name: LATEST.into(),
                             ino: link,
-                            kind: FileType::Symlink,
+                            kind: Kind::Link {
+                                target: last.name.clone(),
+                                time,
+                            },
                         });
-                    }
-                    if let Some(e) = self.inodes.get(vdir) {
-                        e.set_children(children);
                     }
                     out.push(Child {
                         name,
                         ino: vdir,
-                        kind: FileType::Directory,
+                        kind: Kind::Versions {
+                            time: self.started,
+                            children: sorted(children),
+                        },
                     });
                 }
             }
@@ -401,39 +259,133 @@ impl ReadLayer {
     }
 
     /// Find `name` in directory `parent`; returns its attributes and TTL.
+    /// The kernel now holds a reference to the entry (see
+    /// [`forget`](Self::forget)).
     pub fn lookup(&self, parent: Ino, name: &OsStr) -> FsResult<(FileAttr, Duration)> {
         let entry = self.entry(parent)?;
         self.maybe_refresh(&entry);
         let children = self.children(parent, &entry)?;
         let child = find_child(&children, name).ok_or(FsError::NotFound)?;
-        self.getattr(child.ino)
+        let child_entry = self.inodes.remember(parent, child);
+        self.attr_of(child.ino, &child_entry)
     }
 
-    /// The entries of a directory from `offset` on (0 = from the start,
-    /// including `.` and `..`).
-    pub fn readdir(&self, ino: Ino, offset: u64) -> FsResult<Vec<DirEntry>> {
+    /// The kernel dropped `n` references to `ino` (`forget`).
+    pub fn forget(&self, ino: Ino, n: u64) {
+        self.inodes.forget(ino, n);
+    }
+
+    /// Walk `.`, `..` and the children of directory `ino` from `offset` on
+    /// (0 = from the start), giving each with the offset of the next to
+    /// `visit` until it returns true (the reply is full).
+    fn walk(
+        &self,
+        ino: Ino,
+        offset: u64,
+        mut visit: impl FnMut(&Entry, u64, Ino, &OsStr, Option<&Child>) -> FsResult<bool>,
+    ) -> FsResult<()> {
         let entry = self.entry(ino)?;
         if offset == 0 {
             self.maybe_refresh(&entry);
         }
         let children = self.children(ino, &entry)?;
-        let dots = [
-            (ino, FileType::Directory, OsStr::new(".")),
-            (entry.parent, FileType::Directory, OsStr::new("..")),
-        ];
-        let all = dots
-            .into_iter()
-            .chain(children.iter().map(|c| (c.ino, c.kind, c.name.as_os_str())));
-        Ok(all
-            .enumerate()
-            .skip(usize::try_from(offset).unwrap_or(usize::MAX))
-            .map(|(i, (ino, kind, name))| DirEntry {
+        let skip = usize::try_from(offset).unwrap_or(usize::MAX);
+        for i in skip..children.len().saturating_add(2) {
+            let next = i as u64 + 1;
+            let full = match i {
+                0 => visit(&entry, next, ino, OsStr::new("."), None)?,
+                1 => visit(&entry, next, entry.parent, OsStr::new(".."), None)?,
+                _ => match children.get(i - 2) {
+                    Some(c) => visit(&entry, next, c.ino, &c.name, Some(c))?,
+                    None => true,
+                },
+            };
+            if full {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Hand the entries of a directory from `offset` on (0 = from the start,
+    /// including `.` and `..`) to `add` until it returns true (full).
+    pub fn readdir_with(
+        &self,
+        ino: Ino,
+        offset: u64,
+        mut add: impl FnMut(&DirEntry) -> bool,
+    ) -> FsResult<()> {
+        self.walk(ino, offset, |_, next, ino, name, child| {
+            let kind = child.map_or(FileType::Directory, Child::file_type);
+            Ok(add(&DirEntry {
                 ino,
-                next: i as u64 + 1,
+                next,
                 kind,
                 name: name.to_os_string(),
-            })
-            .collect())
+            }))
+        })
+    }
+
+    /// All entries of a directory from `offset` on.
+    pub fn readdir(&self, ino: Ino, offset: u64) -> FsResult<Vec<DirEntry>> {
+        let mut out = Vec::new();
+        self.readdir_with(ino, offset, |e| {
+            out.push(e.clone());
+            false
+        })?;
+        Ok(out)
+    }
+
+    /// Like [`readdir_with`](Self::readdir_with), with every entry's
+    /// attributes. Each child `add` accepts (returns false for) counts as
+    /// looked up by the kernel, as `readdirplus` has it (`.` and `..` do
+    /// not).
+    pub fn readdirplus_with(
+        &self,
+        ino: Ino,
+        offset: u64,
+        mut add: impl FnMut(&DirEntryPlus) -> bool,
+    ) -> FsResult<()> {
+        let mut own = None;
+        self.walk(ino, offset, |dir, next, child_ino, name, child| {
+            let (attr, ttl) = match child {
+                // The kernel ignores the attributes of `.` and `..`.
+                None => match own {
+                    Some(a) => a,
+                    None => *own.insert(self.attr_of(ino, dir)?),
+                },
+                Some(c) => match self.inodes.get(c.ino) {
+                    Some(live) => self.attr_of(c.ino, &live)?,
+                    None => self.attr_of(c.ino, &Entry::new(ino, c.kind.clone()))?,
+                },
+            };
+            let e = DirEntryPlus {
+                entry: DirEntry {
+                    ino: child_ino,
+                    next,
+                    kind: child.map_or(FileType::Directory, Child::file_type),
+                    name: name.to_os_string(),
+                },
+                attr,
+                ttl,
+            };
+            let full = add(&e);
+            if let (false, Some(c)) = (full, child) {
+                self.inodes.remember(ino, c);
+            }
+            Ok(full)
+        })
+    }
+
+    /// All entries of a directory from `offset` on, with attributes (each
+    /// child counts as looked up).
+    pub fn readdirplus(&self, ino: Ino, offset: u64) -> FsResult<Vec<DirEntryPlus>> {
+        let mut out = Vec::new();
+        self.readdirplus_with(ino, offset, |e| {
+            out.push(e.clone());
+            false
+        })?;
+        Ok(out)
     }
 
     // ---- attributes -------------------------------------------------------
@@ -441,9 +393,13 @@ impl ReadLayer {
     /// Attributes of an inode and how long the kernel may cache them.
     pub fn getattr(&self, ino: Ino) -> FsResult<(FileAttr, Duration)> {
         let entry = self.entry(ino)?;
+        self.attr_of(ino, &entry)
+    }
+
+    fn attr_of(&self, ino: Ino, entry: &Entry) -> FsResult<(FileAttr, Duration)> {
         Ok(match &entry.kind {
             Kind::Virtual { time } => {
-                let n = self.subdirs(ino, &entry)?;
+                let n = self.subdirs(ino, entry)?;
                 (
                     attr::virtual_dir_attr(ino, time, 2 + n, &self.owner),
                     TTL_VIRTUAL,
@@ -454,23 +410,24 @@ impl ReadLayer {
                 TTL_VIRTUAL,
             ),
             Kind::SnapshotRoot { snap } => {
-                let n = self.subdirs(ino, &entry)?;
+                let n = self.subdirs(ino, entry)?;
                 (
                     attr::virtual_dir_attr(ino, snap.time(), 2 + n, &self.owner),
                     TTL_SNAPSHOT,
                 )
             }
             Kind::History(_) => {
-                let n = match entry.children() {
-                    Some(c) => count_dirs(&c),
-                    None => 0,
-                };
+                let n = entry.children().map_or(0, |c| count_dirs(&c));
                 let a = attr::virtual_dir_attr(ino, &self.started, 2 + n, &self.owner);
                 (a, TTL_SNAPSHOT)
             }
+            Kind::Versions { time, .. } => (
+                attr::virtual_dir_attr(ino, time, 2, &self.owner),
+                TTL_SNAPSHOT,
+            ),
             Kind::Node { node, view } => {
                 let links = if node.is_dir() {
-                    2 + self.subdirs(ino, &entry)?
+                    2 + self.subdirs(ino, entry)?
                 } else {
                     1
                 };
@@ -545,23 +502,69 @@ impl ReadLayer {
             return Err(FsError::ReadOnly);
         }
         let entry = self.entry(ino)?;
-        let node = match &entry.kind {
-            Kind::Node { node, .. } if !node.is_dir() => node.clone(),
+        let file = match &entry.kind {
+            Kind::Node { node, .. } if !node.is_dir() => OpenFile::new(node, |id| {
+                self.repo
+                    .lookup(&BlobHandle::new(BlobType::Data, *id))
+                    .map(|e| u64::from(e.plaintext_len()))
+            }),
             Kind::Link { .. } => return Err(FsError::NotFound),
             _ => return Err(FsError::IsDir),
         };
-        let file = OpenFile::new(&node, |id| {
-            self.repo
-                .lookup(&BlobHandle::new(BlobType::Data, *id))
-                .map(|e| u64::from(e.plaintext_len()))
-        });
         let fh = self.next_fh.fetch_add(1, Ordering::Relaxed);
         self.handles.lock().insert(fh, Arc::new(file));
+        self.read_siblings_ahead(&entry);
         Ok(fh)
     }
 
-    /// Read from an open file.
-    pub fn read(&self, fh: u64, offset: u64, size: u32) -> FsResult<Vec<u8>> {
+    /// When the files of a directory are opened one after the other (`cp
+    /// -r`, `grep -r`, `find -exec cat`), load the small files that come
+    /// next in the background, in batches that neighbouring pack reads
+    /// serve together.
+    fn read_siblings_ahead(&self, entry: &Entry) {
+        let Kind::Node { node, .. } = &entry.kind else {
+            return;
+        };
+        if self.opts.readahead == 0 {
+            return;
+        }
+        let Some(children) = self.inodes.get(entry.parent).and_then(|p| {
+            let children = p.children()?;
+            let index = children
+                .binary_search_by(|c| c.name.as_os_str().cmp(&node.name))
+                .ok()?;
+            let range = p.opened_child(index, children.len())?;
+            Some(children.get(range)?.to_vec())
+        }) else {
+            return;
+        };
+        let mut jobs = Vec::new();
+        let mut job = Vec::new();
+        let mut bytes = 0u64;
+        for c in &children {
+            let Kind::Node { node, .. } = &c.kind else {
+                continue;
+            };
+            // Big files get their own read-ahead once read.
+            if node.is_dir() || node.size > SIBLING_MAX_FILE {
+                continue;
+            }
+            job.extend_from_slice(node.content());
+            bytes += node.size;
+            if bytes >= crate::file::JOB_BYTES {
+                jobs.push(std::mem::take(&mut job));
+                bytes = 0;
+            }
+        }
+        if !job.is_empty() {
+            jobs.push(job);
+        }
+        self.prefetch.fetch(jobs);
+    }
+
+    /// Read from an open file: up to `size` bytes at `offset`, short only
+    /// at the end of the file. Sequential reads start read-ahead.
+    pub fn read(&self, fh: u64, offset: u64, size: u32) -> FsResult<ReadData> {
         let file = self
             .handles
             .lock()
@@ -569,7 +572,7 @@ impl ReadLayer {
             .cloned()
             .ok_or(FsError::NotFound)?;
         let ahead = file.readahead(offset, size, self.opts.readahead);
-        self.prefetch.fetch(&self.blobs, &ahead);
+        self.prefetch.fetch(ahead);
         file.read(offset, size, |id| self.blobs.get(id))
     }
 
@@ -582,11 +585,7 @@ impl ReadLayer {
 fn count_dirs(children: &[Child]) -> u32 {
     let n = children
         .iter()
-        .filter(|c| c.kind == FileType::Directory)
+        .filter(|c| c.file_type() == FileType::Directory)
         .count();
     u32::try_from(n).unwrap_or(u32::MAX - 2)
-}
-
-fn find_child_unsorted<'a>(children: &'a [Child], name: &str) -> Option<&'a Child> {
-    children.iter().find(|c| c.name == name)
 }

@@ -8,19 +8,23 @@
 //! distinct version of each file (see [`history`]).
 //!
 //! # Inode model
-//! Every entry the kernel has seen gets a number from a sequential arena
-//! ([`inode::InodeTable`]) that is never reused while mounted, so numbers
-//! are stable. Directories are expanded lazily when first looked into;
-//! each view of a snapshot (`snapshots/T`, `ids/X`, …) has its own inodes
-//! (the kernel forbids directory aliases), and within a view, non-directory
-//! nodes that share (device_id, inode) share an inode number and report
-//! the stored link count, so `rsync -aH` and `cp -a` recreate hard links.
+//! Made-up entries (the layout above) are pinned for the life of the
+//! mount. Everything below a snapshot root is in the inode table only
+//! while the kernel holds a reference to it (lookup counts and `forget`),
+//! yet keeps its number forever: a directory reserves a block of numbers
+//! for its immutable content when first expanded, so a forgotten entry
+//! comes back under the same number ([`inode`]). Each view of a snapshot
+//! (`snapshots/T`, `ids/X`, …) has its own inodes (the kernel forbids
+//! directory aliases), and within a view, non-directory nodes that share
+//! (device_id, inode) share an inode number and report the stored link
+//! count, so `rsync -aH` and `cp -a` recreate hard links.
 //!
 //! # Layers
 //! - [`layer::ReadLayer`]: every operation as a plain method (tested
 //!   without a kernel), on top of [`cache`] (blob and tree caches bounded in
-//!   bytes), [`file`] (blob offsets, reads, read-ahead), [`attr`] (stat
-//!   data) and [`layout`]/[`history`] (the made-up directories);
+//!   bytes, batched loads), [`file`] (blob offsets, reads, read-ahead),
+//!   [`attr`] (stat data), [`inode`] (the inode table) and
+//!   [`layout`]/[`history`]/`view` (the made-up directories);
 //! - [`adapter::Adapter`]: the `fuser::Filesystem` impl, translation only;
 //! - [`mount`]: checks, mounting, a multi-threaded session, raised
 //!   read-ahead, and clean unmounting on SIGINT/SIGTERM.
@@ -36,6 +40,7 @@ pub mod layer;
 pub mod layout;
 mod session;
 pub mod timefmt;
+mod view;
 
 use std::time::Duration;
 

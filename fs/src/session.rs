@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use cairn_core::repository::Repository;
-use fuser::{Config, MountOption, Session, SessionACL};
+use fuser::{Config, MountOption, Session, SessionACL, SessionUnmounter};
+use parking_lot::Mutex;
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
@@ -156,19 +157,30 @@ pub fn mount(
     config.clone_fd = true;
 
     let layer = ReadLayer::new(repo, opts)?;
-    let mut session =
-        Session::new(Adapter::new(layer), mountpoint, &config).map_err(|e| {
-            match e.raw_os_error() {
-                Some(libc::ENODEV) | Some(libc::ENOENT) if !Path::new("/dev/fuse").exists() => {
-                    MountError::FuseUnavailable(e.to_string())
-                }
-                Some(libc::EBUSY) => MountError::Busy(mountpoint.to_path_buf()),
-                _ => MountError::Io {
-                    what: format!("mounting at {}", mountpoint.display()),
-                    source: e,
-                },
+    // When the session ends because someone else unmounted (`fusermount3
+    // -u`), fuser would try to unmount again and warn; taking the mount out
+    // first (its unmount then fails quietly) keeps the exit clean.
+    let taker: Arc<Mutex<Option<SessionUnmounter>>> = Arc::default();
+    let adapter = Adapter::new(layer).on_destroy({
+        let taker = taker.clone();
+        move || {
+            if let Some(mut u) = taker.lock().take() {
+                let _ = u.unmount();
             }
+        }
+    });
+    let mut session =
+        Session::new(adapter, mountpoint, &config).map_err(|e| match e.raw_os_error() {
+            Some(libc::ENODEV) | Some(libc::ENOENT) if !Path::new("/dev/fuse").exists() => {
+                MountError::FuseUnavailable(e.to_string())
+            }
+            Some(libc::EBUSY) => MountError::Busy(mountpoint.to_path_buf()),
+            _ => MountError::Io {
+                what: format!("mounting at {}", mountpoint.display()),
+                source: e,
+            },
         })?;
+    *taker.lock() = Some(session.unmount_callable());
     let mut unmounter = session.unmount_callable();
     let server = std::thread::Builder::new()
         .name("cairn-fuse".into())

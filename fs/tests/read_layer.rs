@@ -308,7 +308,7 @@ fn reads_at_random_offsets_across_blobs_with_a_small_cache() {
         let got = l.read(fh, off, len).unwrap();
         let s = (off as usize).min(f.big1.len());
         let e = (off as usize + len as usize).min(f.big1.len());
-        assert_eq!(got, f.big1[s..e], "off {off} len {len}");
+        assert_eq!(*got, f.big1[s..e], "off {off} len {len}");
     }
     l.release(fh);
     assert!(l.blob_cache().weighted_size() <= 1 << 20);
@@ -403,4 +403,92 @@ fn new_snapshots_appear_without_remounting() {
     assert_ne!(lookup(&l, "snapshots/latest"), old_latest, "latest moved");
     let hosts: HashSet<_> = names(&l, lookup(&l, "hosts")).into_iter().collect();
     assert!(hosts.contains("h3"));
+}
+
+#[test]
+fn forgotten_entries_leave_the_table_and_come_back_under_the_same_number() {
+    let f = fixture();
+    let l = layer(&f);
+    let base = "snapshots/2024-01-01T10:00:00Z";
+    let sub = lookup(&l, &format!("{base}/sub"));
+    let x = lookup(&l, &format!("{base}/sub/x"));
+    let hl1 = lookup(&l, &format!("{base}/hl1"));
+    let version = lookup(&l, "history/big/2024-01-02T10:00:00Z");
+    let versions = lookup(&l, "history/big");
+    let live = l.inode_count();
+
+    // The kernel forgets them (children first, as it does).
+    for ino in [x, sub, hl1, version, versions] {
+        l.forget(ino, u64::MAX);
+    }
+    assert_eq!(l.inode_count(), live - 5, "forgotten entries are dropped");
+    assert_eq!(l.getattr(x).unwrap_err().errno(), libc::ENOENT);
+    // Made-up entries are pinned.
+    let snap_root = lookup(&l, base);
+    l.forget(snap_root, u64::MAX);
+    assert!(l.getattr(snap_root).is_ok());
+
+    // Looked up again: the same numbers, working entries.
+    assert_eq!(lookup(&l, &format!("{base}/sub")), sub);
+    assert_eq!(lookup(&l, &format!("{base}/sub/x")), x);
+    assert_eq!(read_all(&l, x), b"inner");
+    assert_eq!(l.getxattr(x, OsStr::new("user.note")).unwrap(), b"hello");
+    assert_eq!(lookup(&l, &format!("{base}/hl2")), hl1, "hard link kept");
+    assert_eq!(l.getattr(hl1).unwrap().0.nlink, 2);
+    assert_eq!(lookup(&l, "history/big"), versions);
+    assert_eq!(lookup(&l, "history/big/2024-01-02T10:00:00Z"), version);
+    assert_eq!(read_all(&l, version), f.big2);
+
+    // Partial forgets keep the entry until the count reaches zero.
+    let n = l.inode_count();
+    l.lookup(sub, OsStr::new("x")).unwrap(); // x: 2 references now
+    l.forget(x, 1);
+    assert_eq!(l.inode_count(), n);
+    l.forget(x, 1);
+    assert_eq!(l.inode_count(), n - 1);
+    // Forgetting unknown or already forgotten numbers is harmless.
+    l.forget(x, 1);
+    l.forget(Ino(u64::MAX), 3);
+    assert_eq!(l.inode_count(), n - 1);
+}
+
+#[test]
+fn readdirplus_gives_attributes_and_counts_only_what_was_sent() {
+    let f = fixture();
+    let l = layer(&f);
+    let dir = lookup(&l, "snapshots/2024-01-01T10:00:00Z");
+    let before = l.inode_count();
+    let plain = l.readdir(dir, 0).unwrap();
+    let plus = l.readdirplus(dir, 0).unwrap();
+    assert_eq!(
+        plus.iter().map(|p| p.entry.clone()).collect::<Vec<_>>(),
+        plain
+    );
+    for p in &plus[2..] {
+        let (attr, ttl) = l.getattr(p.entry.ino).unwrap();
+        assert_eq!(p.attr, attr, "{:?}", p.entry.name);
+        assert_eq!(p.ttl, ttl);
+        assert_eq!(p.attr.ino.0, p.entry.ino.0);
+    }
+    // 7 children; hl1 and hl2 share one inode.
+    assert_eq!(l.inode_count(), before + 6);
+
+    // A reply that fills up after three entries: only those are counted.
+    let other = lookup(&l, "snapshots/2024-01-02T10:00:00Z");
+    let before = l.inode_count();
+    let mut sent = Vec::new();
+    l.readdirplus_with(other, 0, |e| {
+        if sent.len() == 3 {
+            return true;
+        }
+        sent.push(e.entry.clone());
+        false
+    })
+    .unwrap();
+    assert_eq!(sent[2].name, "big", "after . and ..");
+    assert_eq!(l.inode_count(), before + 1);
+    // Resuming at the next offset continues after the last entry sent.
+    let rest = l.readdirplus(other, sent[2].next).unwrap();
+    assert_eq!(rest[0].entry.name, "fifo");
+    assert_eq!(l.inode_count(), before + 6);
 }

@@ -6,38 +6,55 @@
 //! 1. targets ([`targets`], [`path`]): the command-line paths are checked
 //!    (missing ones are skipped with a warning), cleaned and laid out from
 //!    the file system root down, exactly as restic lays them out;
-//! 2. parent ([`parent`]): the snapshot to compare with, so unchanged files
-//!    are not read again;
-//! 3. tree building ([`tree`]): a depth-first walk that makes nodes
-//!    ([`node`]), skips excluded items ([`select`]) and saves directory
-//!    trees;
-//! 4. file saving ([`saver`]): chunking file contents into data blobs; the
-//!    stage a parallel pipeline will replace;
-//! 5. flush and snapshot: packs and index files are written, then the
-//!    snapshot file, last, so a snapshot never refers to missing data.
+//! 2. parents ([`parent`]): the snapshot to compare with, so unchanged
+//!    files are not read again, and the checkpoints of interrupted runs
+//!    ([`checkpoint`]), so finished work is not done again;
+//! 3. scanning ([`scan`]), in its own thread: totals for the progress;
+//! 4. tree building ([`tree`]): a depth-first walk that makes nodes
+//!    ([`node`]), skips excluded items ([`select`]), hands files to the
+//!    pipeline, saves directory trees and, periodically or when
+//!    interrupted, checkpoints;
+//! 5. file saving ([`pipeline`]): reader threads chunk files, saver threads
+//!    hash, deduplicate, compress, encrypt and pack the chunks
+//!    ([`saver`]);
+//! 6. flush and snapshot: packs and index files are written, then the
+//!    snapshot file, last, so a snapshot never refers to missing data;
+//!    then the checkpoints it supersedes are removed.
 //!
 //! The caller opens the repository, takes a lock and loads the index
-//! before calling [`Archiver::backup`]; progress and problems reach it
-//! through a [`Reporter`]. A backup in which some items could not be read
-//! still saves its snapshot; [`BackupSummary::is_complete`] tells the two
-//! cases apart (restic's exit code 3).
+//! before calling [`Archiver::backup`]; problems reach it through a
+//! [`Reporter`], live counters through [`Archiver::progress`]. A backup in
+//! which some items could not be read still saves its snapshot;
+//! [`BackupSummary::is_complete`] tells the two cases apart (restic's exit
+//! code 3). An interrupted backup (the [`BackupOptions::interrupt`] flag)
+//! saves a checkpoint and returns [`Error::Interrupted`].
 
+pub mod checkpoint;
 pub mod node;
 pub mod parent;
 pub mod path;
+pub mod pipeline;
+pub mod progress;
 pub mod saver;
+pub mod scan;
 pub mod select;
 pub mod targets;
 pub mod tree;
 
 #[cfg(test)]
+mod resume_tests;
+#[cfg(test)]
 mod tests;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+pub use checkpoint::{is_checkpoint, CHECKPOINT_TAG};
 pub use parent::{ChangeDetection, ParentChoice};
+pub use progress::{Progress, ProgressSnapshot};
 pub use select::{parse_size, ExcludeOptions};
 
 use crate::error::{Error, Result};
@@ -47,7 +64,9 @@ use crate::format::tree::{go_mode_from_unix, Node, NodeType, Tree};
 use crate::id::{SnapshotId, TreeId};
 use crate::repository::{hostname, Repository};
 
-use saver::{BlobSaver, FileJob, FileOutcome, FileSaver};
+use checkpoint::Checkpointer;
+use pipeline::{FileJob, FileOutcome, FileSaver, PipelineConfig, Shared, Source};
+use saver::BlobSaver;
 use tree::{Builder, Counts};
 
 /// What cairn writes as a snapshot's `program_version`.
@@ -65,11 +84,14 @@ pub enum Change {
 }
 
 /// What a backup tells its caller while it runs. Every method has an
-/// empty default. Implementations must be `Sync`: a parallel file saver
-/// will call them from several threads.
+/// empty default. Only the thread that called [`Archiver::backup`] calls
+/// them; `Sync` keeps the door open for more.
 pub trait Reporter: Sync {
-    /// The parent snapshot was chosen (`None`: every file will be read).
+    /// The parent snapshot was chosen (`None`: every file will be read),
+    /// and the checkpoints to resume from.
     fn parent(&self, _parent: Option<&SnapshotId>) {}
+    /// Checkpoints of interrupted runs will be resumed from.
+    fn resuming(&self, _checkpoints: &[SnapshotId]) {}
     /// An item could not be backed up (or not completely) and is left out;
     /// the backup goes on and will be incomplete.
     fn error(&self, _path: &Path, _error: &Error) {}
@@ -79,6 +101,10 @@ pub trait Reporter: Sync {
     /// A file or directory was saved (`snapshot_path` of directories ends
     /// in `/`).
     fn item(&self, _snapshot_path: &str, _change: Change, _node: &Node) {}
+    /// A file kept changing while it was read; it is stored as last read.
+    fn changed_during_backup(&self, _path: &Path) {}
+    /// A checkpoint snapshot was saved.
+    fn checkpoint(&self, _id: &SnapshotId) {}
 }
 
 /// A reporter that ignores everything.
@@ -86,7 +112,7 @@ pub struct NoReporter;
 
 impl Reporter for NoReporter {}
 
-/// Options of a backup (restic's `backup` flags).
+/// Options of a backup (restic's `backup` flags, and cairn's own).
 #[derive(Clone, Debug, Default)]
 pub struct BackupOptions {
     /// Host name recorded in the snapshot; default: this machine's.
@@ -105,12 +131,28 @@ pub struct BackupOptions {
     pub with_atime: bool,
     /// Read and chunk everything, but write nothing.
     pub dry_run: bool,
+    /// Files read at once (`--read-concurrency`; 0: 2).
+    pub read_concurrency: usize,
+    /// Threads saving chunks (0: one per CPU).
+    pub save_concurrency: usize,
+    /// Save a checkpoint this often (`None`: only when interrupted).
+    pub checkpoint_interval: Option<Duration>,
+    /// Read a file that changed while it was read again, this many times.
+    pub changed_retries: u32,
+    /// Save no snapshot if nothing changed since the parent
+    /// (`--skip-if-unchanged`).
+    pub skip_if_unchanged: bool,
+    /// Do not count the totals ahead of the backup (`--no-scan`).
+    pub no_scan: bool,
+    /// Set (by a signal handler) to interrupt the backup.
+    pub interrupt: Option<Arc<AtomicBool>>,
 }
 
 /// The result of a backup.
 #[derive(Clone, Debug)]
 pub struct BackupSummary {
-    /// The saved snapshot's id (`None` in a dry run).
+    /// The saved snapshot's id (`None` in a dry run, or when skipped as
+    /// unchanged).
     pub snapshot_id: Option<SnapshotId>,
     pub snapshot: Snapshot,
     /// The parent the backup compared against.
@@ -121,6 +163,15 @@ pub struct BackupSummary {
     pub bytes_read: u64,
     /// Items that could not be backed up.
     pub errors: u64,
+    /// Files that kept changing while they were read.
+    pub changed_during_backup: u64,
+    /// Files continued from a checkpoint's stored prefix.
+    pub files_resumed: u64,
+    /// Checkpoints resumed from, removed now that the backup is complete.
+    pub checkpoints_removed: Vec<SnapshotId>,
+    /// Nothing changed and `skip_if_unchanged` was set: no snapshot saved.
+    pub skipped: bool,
+    pub dry_run: bool,
     pub duration: Duration,
 }
 
@@ -135,12 +186,33 @@ impl BackupSummary {
 pub struct Archiver<'a> {
     repo: &'a Repository,
     opts: BackupOptions,
+    progress: Arc<Progress>,
 }
 
 impl<'a> Archiver<'a> {
     /// An archiver for `repo`, whose index must be loaded.
     pub fn new(repo: &'a Repository, opts: BackupOptions) -> Self {
-        Archiver { repo, opts }
+        Archiver {
+            repo,
+            opts,
+            progress: Arc::new(Progress::new()),
+        }
+    }
+
+    /// The live counters of the backup, to display while it runs.
+    pub fn progress(&self) -> Arc<Progress> {
+        self.progress.clone()
+    }
+
+    fn pipeline_config(&self) -> PipelineConfig {
+        let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let or = |v: usize, default: usize| if v == 0 { default } else { v };
+        PipelineConfig {
+            readers: or(self.opts.read_concurrency, 2),
+            savers: or(self.opts.save_concurrency, cpus),
+            chunker: self.repo.chunker(),
+            retries: self.opts.changed_retries,
+        }
     }
 
     /// Back up `paths` (files or directories, relative to the working
@@ -155,45 +227,117 @@ impl<'a> Archiver<'a> {
         let snapshot_paths: Vec<String> = absolute.iter().map(|p| path::lossy(p)).collect();
         let host = self.opts.host.clone().unwrap_or_else(hostname);
 
-        let parent = self.choose_parent(&host, &snapshot_paths, &time, reporter)?;
+        let force = self.opts.parent == ParentChoice::None;
+        let mut found = if force {
+            parent::Found::default()
+        } else {
+            let latest = self.opts.parent == ParentChoice::Latest;
+            parent::find_parents(
+                self.repo,
+                &host,
+                &snapshot_paths,
+                &time,
+                latest,
+                &mut |id, e| {
+                    reporter.warning(&format!("unable to load snapshot {}: {e}", id.short()))
+                },
+            )?
+        };
+        if let ParentChoice::Snapshot(id) = &self.opts.parent {
+            found.parent = Some((*id, self.repo.load_snapshot(id)?));
+        }
+        let parent = found.parent;
         reporter.parent(parent.as_ref().map(|(id, _)| id));
+        let resume_ids: Vec<SnapshotId> = found.checkpoints.iter().map(|(id, _)| *id).collect();
+        let resume_trees: Vec<TreeId> = found.checkpoints.iter().map(|(_, s)| s.tree).collect();
+        if !resume_ids.is_empty() {
+            reporter.resuming(&resume_ids);
+        }
 
         let selector = select::Selector::new(&self.opts.exclude, &absolute)?;
         let resolved = targets::resolve_relative_targets(&targets, &cwd)?;
         let target_tree = targets::TargetTree::new(&resolved, &cwd)?;
+        let parent_id = parent.as_ref().map(|(id, _)| *id);
+        let parent_tree = parent.as_ref().map(|(_, sn)| sn.tree);
 
-        let blobs = BlobSaver::new(self.repo, self.opts.dry_run);
-        let files = FileSaver::new(&blobs, self.repo.chunker());
-        let nodes = node::NodeFactory::new(self.opts.with_atime);
-        let mut builder = Builder {
-            repo: self.repo,
-            blobs: &blobs,
-            files: &files,
-            nodes: &nodes,
-            select: &selector,
-            change: self.opts.change,
-            reporter,
-            counts: Counts::default(),
-        };
-        let root = builder.build(target_tree, parent.as_ref().map(|(_, sn)| sn.tree))?;
-        let counts = builder.counts;
-        let parent = parent.map(|(id, _)| id);
-        self.finish(Finish {
-            root,
-            paths: snapshot_paths,
-            host,
+        let template = self.snapshot(
             time,
-            parent,
-            counts,
-            blobs: &blobs,
-            start,
-            started,
-        })
+            parent_id,
+            TreeId::from(crate::id::BlobId(crate::id::Id::hash(b""))),
+            snapshot_paths.clone(),
+            host.clone(),
+            None,
+        );
+        let checkpointer = (!self.opts.dry_run)
+            .then(|| Checkpointer::new(self.repo, template, self.opts.checkpoint_interval));
+        let blobs = BlobSaver::new(self.repo, self.opts.dry_run);
+        let nodes = node::NodeFactory::new(self.opts.with_atime);
+        let stop = AtomicBool::new(false);
+        let no_interrupt = AtomicBool::new(false);
+        let interrupt = self.opts.interrupt.as_deref().unwrap_or(&no_interrupt);
+        let progress = &*self.progress;
+        let cfg = self.pipeline_config();
+
+        let (built, counts, own_checkpoint) = std::thread::scope(|scope| {
+            if !self.opts.no_scan {
+                let (targets, selector, stop) = (&target_tree, &selector, &stop);
+                scope.spawn(move || scan::scan(targets, selector, progress, stop));
+            }
+            let shared = Shared {
+                blobs: &blobs,
+                nodes: &nodes,
+                progress,
+                stop: &stop,
+            };
+            let files = FileSaver::start(scope, shared, cfg);
+            let mut builder = Builder {
+                repo: self.repo,
+                blobs: &blobs,
+                files: &files,
+                nodes: &nodes,
+                select: &selector,
+                change: self.opts.change,
+                reporter,
+                progress,
+                interrupt,
+                stop: &stop,
+                checkpointer,
+                counts: Counts::default(),
+            };
+            let built = builder.build(target_tree.clone(), parent_tree, &resume_trees);
+            let counts = builder.counts;
+            let own_checkpoint = builder.checkpointer.as_ref().and_then(Checkpointer::saved);
+            // Whatever happened, let the scanner and the readers finish.
+            stop.store(true, Ordering::Relaxed);
+            drop(builder);
+            drop(files);
+            (built, counts, own_checkpoint)
+        });
+        let root = built?;
+        let mut superseded = resume_ids;
+        superseded.extend(own_checkpoint);
+        let skip = self.opts.skip_if_unchanged && parent_tree == Some(root);
+        self.finish(
+            Finish {
+                root,
+                paths: snapshot_paths,
+                host,
+                time,
+                parent: parent_id,
+                counts,
+                blobs: &blobs,
+                start,
+                started,
+                superseded,
+                skip,
+            },
+            reporter,
+        )
     }
 
     /// Back up the content of `reader` as the file `filename` (restic's
     /// `--stdin`/`--stdin-filename`). Directories in `filename` become
-    /// directories of the snapshot. There is no parent.
+    /// directories of the snapshot. There is no parent and no checkpoint.
     pub fn backup_reader(
         &self,
         reader: Box<dyn Read + Send>,
@@ -214,7 +358,7 @@ impl<'a> Archiver<'a> {
         reporter.parent(None);
 
         let blobs = BlobSaver::new(self.repo, self.opts.dry_run);
-        let files = FileSaver::new(&blobs, self.repo.chunker());
+        let nodes = node::NodeFactory::new(self.opts.with_atime);
         let uid = nix::unistd::getuid().as_raw();
         let gid = nix::unistd::getgid().as_raw();
         // restic's fs.Reader: no inode, device or owner names; ctime is the
@@ -238,12 +382,39 @@ impl<'a> Archiver<'a> {
         };
         let job = FileJob {
             path: PathBuf::from(&full),
-            reader,
+            source: Source::Stream(reader),
             node: fake(file_name, NodeType::File, 0o100_644, time),
         };
-        let saved = match files.submit(job).wait()? {
+        let stop = AtomicBool::new(false);
+        let no_interrupt = AtomicBool::new(false);
+        let interrupt = self.opts.interrupt.as_deref().unwrap_or(&no_interrupt);
+        let progress = &*self.progress;
+        let mut cfg = self.pipeline_config();
+        cfg.readers = 1;
+        let outcome = std::thread::scope(|scope| {
+            let shared = Shared {
+                blobs: &blobs,
+                nodes: &nodes,
+                progress,
+                stop: &stop,
+            };
+            let files = FileSaver::start(scope, shared, cfg);
+            let pending = match files.submit(job, Duration::from_secs(3600)) {
+                Ok(pending) => pending,
+                Err(_) => return Err(Error::InvalidArgument("the file readers stopped".into())),
+            };
+            while !pending.wait_timeout(Duration::from_millis(100)) {
+                if interrupt.load(Ordering::Relaxed) {
+                    stop.store(true, Ordering::Relaxed);
+                }
+            }
+            drop(files);
+            pending.outcome()
+        });
+        let saved = match outcome? {
             FileOutcome::Saved(saved) => saved,
             FileOutcome::Unreadable(e) => return Err(e),
+            FileOutcome::Cancelled => return Err(Error::Interrupted),
         };
         let mut counts = Counts {
             bytes_read: saved.bytes_read,
@@ -264,39 +435,61 @@ impl<'a> Archiver<'a> {
         let mut tree = Tree::new();
         tree.insert(node)?;
         let root = blobs.save_tree(&tree)?;
-        self.finish(Finish {
-            root,
-            paths: vec![full],
-            host,
-            time,
-            parent: None,
-            counts,
-            blobs: &blobs,
-            start,
-            started,
-        })
+        self.finish(
+            Finish {
+                root,
+                paths: vec![full],
+                host,
+                time,
+                parent: None,
+                counts,
+                blobs: &blobs,
+                start,
+                started,
+                superseded: Vec::new(),
+                skip: false,
+            },
+            reporter,
+        )
     }
 
-    fn choose_parent(
+    /// The snapshot as this backup records it.
+    fn snapshot(
         &self,
-        host: &str,
-        paths: &[String],
-        time: &GoTime,
-        reporter: &dyn Reporter,
-    ) -> Result<Option<(SnapshotId, Snapshot)>> {
-        match &self.opts.parent {
-            ParentChoice::None => Ok(None),
-            ParentChoice::Snapshot(id) => Ok(Some((*id, self.repo.load_snapshot(id)?))),
-            ParentChoice::Latest => {
-                parent::find_latest(self.repo, host, paths, time, &mut |id, e| {
-                    reporter.warning(&format!("unable to load snapshot {}: {e}", id.short()))
-                })
-            }
+        time: GoTime,
+        parent: Option<SnapshotId>,
+        tree: TreeId,
+        paths: Vec<String>,
+        hostname: String,
+        summary: Option<SnapshotSummary>,
+    ) -> Snapshot {
+        let (username, uid, gid) = current_user();
+        Snapshot {
+            time,
+            parent,
+            tree,
+            paths,
+            hostname,
+            username,
+            uid,
+            gid,
+            excludes: self.opts.recorded_excludes.clone(),
+            tags: self
+                .opts
+                .tags
+                .iter()
+                .filter(|t| !t.is_empty())
+                .cloned()
+                .collect(),
+            original: None,
+            program_version: PROGRAM_VERSION.to_string(),
+            summary,
         }
     }
 
-    /// Write the packs and index, then the snapshot.
-    fn finish(&self, f: Finish<'_>) -> Result<BackupSummary> {
+    /// Write the packs and index, then the snapshot; then remove the
+    /// checkpoints it supersedes.
+    fn finish(&self, f: Finish<'_>, reporter: &dyn Reporter) -> Result<BackupSummary> {
         if !self.opts.dry_run {
             self.repo.flush()?;
         }
@@ -318,33 +511,26 @@ impl<'a> Archiver<'a> {
             total_files_processed: c.files_new + c.files_changed + c.files_unmodified,
             total_bytes_processed: c.bytes_processed,
         };
-        let (username, uid, gid) = current_user();
-        let snapshot = Snapshot {
-            time: f.time,
-            parent: f.parent,
-            tree: f.root,
-            paths: f.paths,
-            hostname: f.host,
-            username,
-            uid,
-            gid,
-            excludes: self.opts.recorded_excludes.clone(),
-            tags: self
-                .opts
-                .tags
-                .iter()
-                .filter(|t| !t.is_empty())
-                .cloned()
-                .collect(),
-            original: None,
-            program_version: PROGRAM_VERSION.to_string(),
-            summary: Some(stats.clone()),
-        };
-        let snapshot_id = if self.opts.dry_run {
+        let snapshot = self.snapshot(
+            f.time,
+            f.parent,
+            f.root,
+            f.paths,
+            f.host,
+            Some(stats.clone()),
+        );
+        let snapshot_id = if self.opts.dry_run || f.skip {
             None
         } else {
             Some(self.repo.save_snapshot(&snapshot)?)
         };
+        let mut removed = Vec::new();
+        if !self.opts.dry_run && !f.superseded.is_empty() {
+            for message in checkpoint::remove(self.repo, &f.superseded) {
+                reporter.warning(&message);
+            }
+            removed = f.superseded;
+        }
         Ok(BackupSummary {
             snapshot_id,
             snapshot,
@@ -352,6 +538,11 @@ impl<'a> Archiver<'a> {
             stats,
             bytes_read: c.bytes_read,
             errors: c.errors,
+            changed_during_backup: c.changed_during_backup,
+            files_resumed: c.files_resumed,
+            checkpoints_removed: removed,
+            skipped: f.skip,
+            dry_run: self.opts.dry_run,
             duration: f.started.elapsed(),
         })
     }
@@ -394,6 +585,10 @@ struct Finish<'a> {
     blobs: &'a BlobSaver<'a>,
     start: GoTime,
     started: Instant,
+    /// Checkpoints to remove once the snapshot is saved.
+    superseded: Vec<SnapshotId>,
+    /// Save no snapshot (`--skip-if-unchanged` and nothing changed).
+    skip: bool,
 }
 
 /// The user running the backup: name, uid and primary gid, as restic's

@@ -97,6 +97,20 @@ impl NodeFactory {
         Ok(node)
     }
 
+    /// Update a file node's size and times from a newer `fstat` of the
+    /// same file (after it changed while being read).
+    pub fn refresh_file(&self, node: &mut Node, meta: &Metadata) {
+        node.mtime = GoTime::from_unix(meta.mtime(), nanos(meta.mtime_nsec()));
+        node.ctime = GoTime::from_unix(meta.ctime(), nanos(meta.ctime_nsec()));
+        node.atime = if self.with_atime {
+            GoTime::from_unix(meta.atime(), nanos(meta.atime_nsec()))
+        } else {
+            node.mtime
+        };
+        node.size = meta.size();
+        node.links = meta.nlink();
+    }
+
     fn user_name(&self, uid: u32) -> String {
         self.users
             .lock()

@@ -9,6 +9,10 @@
 //! drop the last two checks; `--ignore-inode` implies `--ignore-ctime`). An
 //! unchanged file reuses the parent's content list without being opened,
 //! provided every one of its blobs is still in the index.
+//!
+//! Checkpoints (see [`checkpoint`](super::checkpoint)) are never chosen as
+//! the parent; those of the same host and the same set of paths are
+//! returned separately, to resume from.
 
 use std::fs::Metadata;
 use std::os::unix::fs::MetadataExt;
@@ -20,6 +24,8 @@ use crate::format::time::GoTime;
 use crate::format::tree::{Node, NodeType};
 use crate::id::SnapshotId;
 use crate::repository::Repository;
+
+use super::checkpoint::is_checkpoint;
 
 /// Which snapshot a backup uses as its parent.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -46,7 +52,15 @@ impl ChangeDetection {
     /// True if the file with metadata `meta` may differ from `previous`,
     /// the parent's node at the same path.
     pub fn file_changed(&self, meta: &Metadata, previous: &Node) -> bool {
-        if previous.node_type != NodeType::File || meta.size() != previous.size {
+        meta.size() != previous.size || self.metadata_changed(meta, previous)
+    }
+
+    /// [`file_changed`](Self::file_changed) without the size: true if the
+    /// file may have been modified since `previous` was recorded. A file
+    /// that is only longer than a checkpoint's node of it, with the same
+    /// mtime, ctime and inode, is the same file that was cut short.
+    pub fn metadata_changed(&self, meta: &Metadata, previous: &Node) -> bool {
+        if previous.node_type != NodeType::File {
             return true;
         }
         let mtime = GoTime::from_unix_utc(meta.mtime(), nanos(meta.mtime_nsec()));
@@ -67,17 +81,31 @@ fn nanos(ns: i64) -> u32 {
     u32::try_from(ns.clamp(0, 999_999_999)).unwrap_or(0)
 }
 
-/// The newest snapshot of `host` containing all of `paths` (absolute,
-/// cleaned), not newer than `limit`. Snapshots that cannot be loaded are
-/// passed to `skipped` and ignored.
-pub fn find_latest(
+/// What [`find_parents`] found.
+#[derive(Default)]
+pub struct Found {
+    /// The newest complete snapshot of the host containing all paths.
+    pub parent: Option<(SnapshotId, Snapshot)>,
+    /// Checkpoints of the host with exactly these paths, newest first.
+    pub checkpoints: Vec<(SnapshotId, Snapshot)>,
+}
+
+/// One pass over the snapshots: the newest snapshot of `host` containing
+/// all of `paths` (absolute, cleaned) and not newer than `limit` (unless
+/// `want_parent` is false), and the checkpoints to resume from. Snapshots
+/// that cannot be loaded are passed to `skipped` and ignored.
+pub fn find_parents(
     repo: &Repository,
     host: &str,
     paths: &[String],
     limit: &GoTime,
+    want_parent: bool,
     skipped: &mut dyn FnMut(SnapshotId, crate::Error),
-) -> Result<Option<(SnapshotId, Snapshot)>> {
-    let mut best: Option<(SnapshotId, Snapshot)> = None;
+) -> Result<Found> {
+    let mut found = Found::default();
+    let mut sorted_paths = paths.to_vec();
+    sorted_paths.sort();
+    sorted_paths.dedup();
     for id in repo.list_ids(FileType::Snapshot)? {
         let id = SnapshotId(id);
         let sn = match repo.load_snapshot(&id) {
@@ -87,17 +115,32 @@ pub fn find_latest(
                 continue;
             }
         };
-        if sn.time.to_utc() > limit.to_utc()
-            || sn.hostname != host
+        if sn.hostname != host {
+            continue;
+        }
+        if is_checkpoint(&sn) {
+            let mut theirs = sn.paths.clone();
+            theirs.sort();
+            theirs.dedup();
+            if theirs == sorted_paths {
+                found.checkpoints.push((id, sn));
+            }
+            continue;
+        }
+        if !want_parent
+            || sn.time.to_utc() > limit.to_utc()
             || !paths.iter().all(|p| sn.paths.contains(p))
         {
             continue;
         }
-        if !matches!(&best, Some((_, b)) if sn.time < b.time) {
-            best = Some((id, sn));
+        if !matches!(&found.parent, Some((_, b)) if sn.time < b.time) {
+            found.parent = Some((id, sn));
         }
     }
-    Ok(best)
+    found
+        .checkpoints
+        .sort_by(|a, b| b.1.time.cmp(&a.1.time).then(b.0.cmp(&a.0)));
+    Ok(found)
 }
 
 #[cfg(test)]

@@ -1,27 +1,20 @@
-//! The saving stages of a backup: blobs into the repository, and file
-//! contents into data blobs.
+//! Saving blobs for a backup: once each, counting what is new.
 //!
 //! [`BlobSaver`] deduplicates against the index and the packs being
-//! written, counts what is new, and in a dry run only decides what *would*
-//! be new. [`FileSaver`] turns an open file into a node with its content
-//! list. The tree builder only talks to `FileSaver` through
-//! [`FileSaver::submit`] and [`PendingFile::wait`]: today `submit` does the
-//! work at once, but a pipelined saver (read → chunk → hash → compress →
-//! encrypt → pack on several threads) can hand back a `PendingFile` that
-//! waits on a channel instead, without any change to how trees are built.
-//! Both types are `Sync` for that reason.
+//! written (through [`Repository::save_blob_stored`]), counts the new blobs
+//! and the bytes they take in packs, and in a dry run only decides what
+//! *would* be new. It is `Sync`: the pipeline's saver threads and the tree
+//! builder use it at once. It keeps counters only, no per-blob record, so
+//! its memory does not grow with the backup.
 
 use std::collections::HashSet;
-use std::io::Read;
-use std::path::PathBuf;
 
 use parking_lot::Mutex;
 
 use crate::blob::{BlobHandle, BlobType};
-use crate::chunker::{Chunker, ChunkerKind};
 use crate::crypto::CIPHERTEXT_OVERHEAD;
-use crate::error::{Error, Result};
-use crate::format::tree::{Node, Tree};
+use crate::error::Result;
+use crate::format::tree::Tree;
 use crate::id::{BlobId, Id, TreeId};
 use crate::repository::Repository;
 
@@ -46,8 +39,8 @@ pub struct BlobSaver<'a> {
 #[derive(Default)]
 struct SaverState {
     stats: BlobStats,
-    /// Every blob this backup added, to measure their stored size.
-    added: Vec<BlobHandle>,
+    /// Bytes the added blobs take in packs.
+    stored: u64,
     /// Dry run: blobs that would have been added so far.
     would_add: HashSet<BlobHandle>,
 }
@@ -64,17 +57,19 @@ impl<'a> BlobSaver<'a> {
 
     /// Save a blob unless the repository has it; returns its id.
     pub fn save(&self, tpe: BlobType, data: &[u8]) -> Result<BlobId> {
-        let (id, new) = if self.dry_run {
+        let (id, stored) = if self.dry_run {
             let handle = BlobHandle::new(tpe, BlobId(Id::hash(data)));
             let new = !self.repo.has_blob(&handle) && self.state.lock().would_add.insert(handle);
-            (handle.id, new)
+            let estimate = (data.len() + CIPHERTEXT_OVERHEAD) as u64;
+            (handle.id, new.then_some(estimate))
         } else {
-            self.repo.save_blob(tpe, data)?
+            let (id, stored) = self.repo.save_blob_stored(tpe, data)?;
+            (id, stored.map(u64::from))
         };
-        if new {
+        if let Some(stored) = stored {
             let len = data.len() as u64;
             let mut state = self.state.lock();
-            state.added.push(BlobHandle::new(tpe, id));
+            state.stored += stored;
             match tpe {
                 BlobType::Data => {
                     state.stats.data_blobs += 1;
@@ -100,99 +95,8 @@ impl<'a> BlobSaver<'a> {
     }
 
     /// The bytes the added blobs occupy in packs (compressed and
-    /// encrypted). Exact once the repository is flushed; in a dry run an
-    /// estimate without compression.
+    /// encrypted); in a dry run an estimate without compression.
     pub fn stored_size(&self) -> u64 {
-        let state = self.state.lock();
-        if self.dry_run {
-            let s = state.stats;
-            let overhead = (s.data_blobs + s.tree_blobs) * CIPHERTEXT_OVERHEAD as u64;
-            return s.data_size + s.tree_size + overhead;
-        }
-        state
-            .added
-            .iter()
-            .filter_map(|h| self.repo.lookup(h))
-            .map(|e| u64::from(e.length))
-            .sum()
-    }
-}
-
-/// One file to save: where it is (for messages), its content, and its node
-/// without content.
-pub struct FileJob {
-    pub path: PathBuf,
-    pub reader: Box<dyn Read + Send>,
-    pub node: Node,
-}
-
-/// A file saved, or being saved.
-pub struct PendingFile(Result<FileOutcome>);
-
-/// How saving one file ended. Failing to *read* the file spoils only that
-/// file; failing to *store* its blobs is an error of the whole backup.
-pub enum FileOutcome {
-    Saved(Box<SavedFile>),
-    /// The file could not be read (completely); it is left out.
-    Unreadable(Error),
-}
-
-/// A saved file: its node with content and size filled in.
-pub struct SavedFile {
-    pub node: Node,
-    /// Bytes read from the file.
-    pub bytes_read: u64,
-}
-
-impl PendingFile {
-    /// Wait for the file to be saved. An `Err` is fatal to the backup
-    /// (the repository could not store a blob).
-    pub fn wait(self) -> Result<FileOutcome> {
-        self.0
-    }
-}
-
-/// Chunks files and saves their chunks as data blobs.
-pub struct FileSaver<'a> {
-    blobs: &'a BlobSaver<'a>,
-    chunker: ChunkerKind,
-}
-
-impl<'a> FileSaver<'a> {
-    pub fn new(blobs: &'a BlobSaver<'a>, chunker: ChunkerKind) -> Self {
-        FileSaver { blobs, chunker }
-    }
-
-    /// Start saving a file.
-    pub fn submit(&self, job: FileJob) -> PendingFile {
-        PendingFile(self.save(job))
-    }
-
-    fn save(&self, job: FileJob) -> Result<FileOutcome> {
-        let FileJob {
-            path,
-            reader,
-            mut node,
-        } = job;
-        let mut content = Vec::new();
-        let mut size = 0u64;
-        for chunk in Chunker::new(self.chunker, reader) {
-            let chunk = match chunk {
-                Ok(chunk) => chunk,
-                Err(e) => {
-                    let what = format!("read {}", path.display());
-                    return Ok(FileOutcome::Unreadable(Error::io(what, e)));
-                }
-            };
-            size += chunk.len() as u64;
-            content.push(self.blobs.save(BlobType::Data, &chunk)?);
-        }
-        node.content = Some(content);
-        // restic records the bytes read, not the size `stat` reported.
-        node.size = size;
-        Ok(FileOutcome::Saved(Box::new(SavedFile {
-            node,
-            bytes_read: size,
-        })))
+        self.state.lock().stored
     }
 }

@@ -16,7 +16,7 @@ use crate::crypto::kdf::KdfParams;
 use crate::filter::PatternSet;
 use crate::repository::InitOptions;
 
-fn repository() -> (Repository, Arc<MemBackend>) {
+pub(super) fn repository() -> (Repository, Arc<MemBackend>) {
     let mem = Arc::new(MemBackend::new());
     let opts = InitOptions {
         kdf: KdfParams::insecure_fast(),
@@ -29,10 +29,12 @@ fn repository() -> (Repository, Arc<MemBackend>) {
 
 /// Collects what the engine reports.
 #[derive(Default)]
-struct Recorder {
-    errors: Mutex<Vec<(PathBuf, String)>>,
-    warnings: Mutex<Vec<String>>,
-    items: Mutex<Vec<(String, Change)>>,
+pub(super) struct Recorder {
+    pub errors: Mutex<Vec<(PathBuf, String)>>,
+    pub warnings: Mutex<Vec<String>>,
+    pub items: Mutex<Vec<(String, Change)>>,
+    pub changed: Mutex<Vec<PathBuf>>,
+    pub checkpoints: Mutex<Vec<SnapshotId>>,
 }
 
 impl Reporter for Recorder {
@@ -47,10 +49,16 @@ impl Reporter for Recorder {
     fn item(&self, snapshot_path: &str, change: Change, _node: &Node) {
         self.items.lock().push((snapshot_path.to_string(), change));
     }
+    fn changed_during_backup(&self, path: &Path) {
+        self.changed.lock().push(path.to_path_buf());
+    }
+    fn checkpoint(&self, id: &SnapshotId) {
+        self.checkpoints.lock().push(*id);
+    }
 }
 
 /// Deterministic pseudo-random bytes (SplitMix64).
-fn noise(n: usize, mut seed: u64) -> Vec<u8> {
+pub(super) fn noise(n: usize, mut seed: u64) -> Vec<u8> {
     let mut out = Vec::with_capacity(n + 8);
     while out.len() < n {
         seed = seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
@@ -87,11 +95,11 @@ fn fixture() -> tempfile::TempDir {
 }
 
 /// The tree node at an absolute file system `path` inside the snapshot.
-fn node_at(repo: &Repository, root: &TreeId, path: &Path) -> Option<Node> {
+pub(super) fn node_at(repo: &Repository, root: &TreeId, path: &Path) -> Option<Node> {
     crate::tree::resolve_path(repo, root, &path.to_string_lossy()).unwrap()
 }
 
-fn content(repo: &Repository, node: &Node) -> Vec<u8> {
+pub(super) fn content(repo: &Repository, node: &Node) -> Vec<u8> {
     node.content()
         .iter()
         .flat_map(|id| repo.load_blob(BlobType::Data, id).unwrap())
@@ -107,7 +115,11 @@ fn names(repo: &Repository, dir: &Node) -> Vec<String> {
         .collect()
 }
 
-fn backup(repo: &Repository, opts: BackupOptions, paths: &[&Path]) -> (BackupSummary, Recorder) {
+pub(super) fn backup(
+    repo: &Repository,
+    opts: BackupOptions,
+    paths: &[&Path],
+) -> (BackupSummary, Recorder) {
     let rec = Recorder::default();
     let paths: Vec<PathBuf> = paths.iter().map(|p| p.to_path_buf()).collect();
     let summary = Archiver::new(repo, opts).backup(&paths, &rec).unwrap();

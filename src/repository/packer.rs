@@ -201,7 +201,7 @@ mod tests {
         let full = p.add(h(2), &[0u8; 60], None).unwrap().expect("full pack");
         assert_eq!(full.seq(), 0);
         assert!(p.has_pending(&h(1)) && p.has_pending(&h(2)));
-        assert!(p.add(h(3), &[0u8; 10], None).unwrap().is_none());
+        assert!(p.add(h(3), &[0u8; 40], None).unwrap().is_none());
         let rest = p.take_all();
         assert_eq!(rest.len(), 1);
         assert_eq!(rest[0].seq(), 1);

@@ -1,75 +1,353 @@
-//! Stage 2 of a restore: create every planned item, parents first, as an
-//! empty shell (directories 0700, files 0600 and empty); content and
-//! metadata follow in later stages.
+//! Stage 2 of a restore: decide, for every planned item, what to do with
+//! whatever is already at its place in the target, and create the items,
+//! parents first, as shells (directories 0700, files 0600 and empty);
+//! content and metadata follow in later stages.
 //!
-//! An item whose directory could not be created is skipped silently: the
-//! directory's failure was reported and covers everything below it.
+//! The decision follows restic's `--overwrite` ([`Overwrite`]):
+//! - nothing there: create it;
+//! - a directory where a directory is planned: keep it;
+//! - anything else: `never` leaves it, `if-newer` leaves it unless the
+//!   snapshot's mtime is newer; otherwise it is replaced — except a regular
+//!   file where a file is planned, which is compared with the plan blob by
+//!   blob ([`compare`]): equal files are `Unchanged`, others are `Updated`
+//!   in place and only the differing slots are rewritten. `if-changed`
+//!   trusts an equal size and mtime without reading (not with `--verify`).
+//!   A file with several links is never written in place (the other names
+//!   could be outside the target): it is replaced unless already equal.
+//!
+//! A directory in the way of a non-directory is removed only with
+//! `--delete`. With `--dry-run` the same decisions are made and reported,
+//! and nothing is changed. An item whose directory failed is skipped
+//! silently: the directory's problem covers everything below it.
 
 use std::io;
 
-use nix::sys::stat::SFlag;
+use rustix::fs::{FileType, Stat};
 
-use super::fsops::DirCache;
+use crate::format::tree::Node;
+
+use super::dircache::DirCache;
+use super::fsops::file_type;
+use super::options::{Action, Overwrite, Progress, RestoreOptions};
 use super::plan::{ItemKind, Plan};
+use super::verify::compare;
 use super::Reporter;
 
-/// Create the plan's items; returns, per item, whether it now exists.
+/// What became of an item in this stage.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum State {
+    /// Could not be created (reported), or its directory could not.
+    Failed,
+    /// Left as it was because of the overwrite policy.
+    Skipped,
+    /// Created or replaced (for a directory: created or kept).
+    Created,
+    /// An existing file whose content is already right.
+    Unchanged,
+    /// An existing file whose differing parts must be rewritten.
+    Updated,
+}
+
+/// Which blobs of a file the content stage must write.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Todo {
+    Nothing,
+    /// Every slot (a new, empty file).
+    All,
+    /// These slot indices (a file updated in place).
+    Slots(Vec<u32>),
+}
+
+/// The outcome of stage 2.
+pub(crate) struct Prepared {
+    /// Per item.
+    pub states: Vec<State>,
+    /// Per file plan.
+    pub todo: Vec<Todo>,
+}
+
+/// Decide about and create the plan's items.
 pub(crate) fn create_items(
     plan: &Plan,
     cache: &mut DirCache,
+    opts: &RestoreOptions,
+    progress: &Progress,
     reporter: &mut Reporter,
-) -> Vec<bool> {
-    let mut created = vec![false; plan.items.len()];
-    for (i, item) in plan.items.iter().enumerate() {
-        if item.parent.is_some_and(|p| !created[p]) {
-            continue;
-        }
-        match create_one(plan, cache, &created, i) {
-            Ok(()) => created[i] = true,
-            Err(e) => reporter.report(
-                plan.location(i),
-                format!("cannot create {}: {e}", describe(item.kind)),
-            ),
-        }
+) -> Prepared {
+    let mut stage = Stage {
+        plan,
+        opts,
+        progress,
+        states: vec![State::Failed; plan.items.len()],
+        todo: vec![Todo::Nothing; plan.files.len()],
+        on_disk: vec![false; plan.items.len()],
+        buf: Vec::new(),
+    };
+    for i in 0..plan.items.len() {
+        let state = stage.item(cache, reporter, i);
+        stage.states[i] = state;
     }
-    created
+    Prepared {
+        states: stage.states,
+        todo: stage.todo,
+    }
 }
 
-fn create_one(plan: &Plan, cache: &mut DirCache, created: &[bool], i: usize) -> io::Result<()> {
-    let item = &plan.items[i];
-    let name = item.name();
-    let node = &item.node;
-    match item.kind {
-        ItemKind::Dir => cache.dir(plan, item.parent)?.make_dir(name),
-        ItemKind::File { .. } => cache.dir(plan, item.parent)?.create_file(name).map(drop),
-        ItemKind::Symlink => cache
-            .dir(plan, item.parent)?
-            .symlink(&node.link_target, name),
-        ItemKind::Fifo => cache.dir(plan, item.parent)?.mkfifo(name),
-        ItemKind::BlockDevice => {
-            cache
-                .dir(plan, item.parent)?
-                .mknod(name, SFlag::S_IFBLK, node.device)
-        }
-        ItemKind::CharDevice => {
-            cache
-                .dir(plan, item.parent)?
-                .mknod(name, SFlag::S_IFCHR, node.device)
-        }
-        ItemKind::HardLink { first } => {
-            if !created[first] {
-                return Err(io::Error::other(format!(
-                    "the file it links to ({}) was not created",
-                    plan.location(first)
-                )));
+struct Stage<'a> {
+    plan: &'a Plan,
+    opts: &'a RestoreOptions,
+    progress: &'a Progress,
+    states: Vec<State>,
+    todo: Vec<Todo>,
+    /// Per directory item: it exists on disk (false only in dry runs).
+    on_disk: Vec<bool>,
+    buf: Vec<u8>,
+}
+
+/// The size of an item's content: a file's planned size, else 0.
+fn content_size(plan: &Plan, kind: ItemKind) -> u64 {
+    match kind {
+        ItemKind::File { content } => plan.files[content].size(),
+        _ => 0,
+    }
+}
+
+fn mtime(st: &Stat) -> (i64, u32) {
+    (st.st_mtime, u32::try_from(st.st_mtime_nsec).unwrap_or(0))
+}
+
+impl Stage<'_> {
+    fn item(&mut self, cache: &mut DirCache, reporter: &mut Reporter, i: usize) -> State {
+        let plan = self.plan;
+        let item = &plan.items[i];
+        let size = content_size(plan, item.kind);
+        let parent_on_disk = match item.parent {
+            None => true,
+            Some(p) => match self.states[p] {
+                State::Created => self.on_disk[p],
+                State::Skipped => {
+                    // Its directory was left alone: so is everything in it.
+                    self.skipped(reporter, i, size);
+                    return State::Skipped;
+                }
+                _ => return State::Failed,
+            },
+        };
+        let existing = if parent_on_disk {
+            match cache
+                .dir(plan, item.parent)
+                .and_then(|dir| dir.lstat(item.name()))
+            {
+                Ok(st) => st,
+                // A dry run into a target that does not exist yet.
+                Err(e) if self.opts.dry_run && e.kind() == io::ErrorKind::NotFound => None,
+                Err(e) => {
+                    reporter.report(plan.location(i), format!("cannot look at it: {e}"));
+                    return State::Failed;
+                }
             }
-            let source = &plan.items[first];
-            let src_dir = cache.open_separately(plan, source.parent)?;
-            cache
-                .dir(plan, item.parent)?
-                .hard_link(&src_dir, source.name(), name)
+        } else {
+            None
+        };
+        let decision = match &existing {
+            None => Ok(Decision::Create),
+            Some(st) => self.decide(cache, i, st),
+        };
+        let decision = match decision {
+            Ok(d) => d,
+            Err(e) => {
+                reporter.report(plan.location(i), format!("cannot compare with it: {e}"));
+                return State::Failed;
+            }
+        };
+        match decision {
+            Decision::Skip => {
+                self.skipped(reporter, i, size);
+                State::Skipped
+            }
+            Decision::Unchanged => {
+                self.progress.add_skipped(size);
+                if self.opts.dry_run {
+                    reporter.action(Action::Unchanged, plan.location(i), size);
+                }
+                State::Unchanged
+            }
+            Decision::Keep => {
+                self.progress.add_total(1, 0);
+                self.on_disk[i] = true;
+                if self.opts.dry_run {
+                    reporter.action(Action::Restored, plan.location(i), 0);
+                }
+                State::Created
+            }
+            Decision::Update(slots) => {
+                self.progress.add_total(1, size);
+                if self.opts.dry_run {
+                    reporter.action(Action::Updated, plan.location(i), size);
+                    return State::Updated;
+                }
+                let truncated = cache
+                    .dir(plan, item.parent)
+                    .and_then(|dir| dir.open_file(item.name(), true))
+                    .and_then(|file| file.set_len(size));
+                if let Err(e) = truncated {
+                    reporter.report(plan.location(i), format!("cannot update file: {e}"));
+                    return State::Failed;
+                }
+                if let ItemKind::File { content } = item.kind {
+                    self.todo[content] = Todo::Slots(slots);
+                }
+                State::Updated
+            }
+            Decision::Create => {
+                self.progress.add_total(1, size);
+                if self.opts.dry_run {
+                    reporter.action(Action::Restored, plan.location(i), size);
+                    return State::Created;
+                }
+                match self.create(cache, i) {
+                    Ok(()) => {
+                        self.on_disk[i] = true;
+                        if let ItemKind::File { content } = item.kind {
+                            self.todo[content] = Todo::All;
+                        }
+                        State::Created
+                    }
+                    Err(e) => {
+                        reporter.report(
+                            plan.location(i),
+                            format!("cannot create {}: {e}", describe(item.kind)),
+                        );
+                        State::Failed
+                    }
+                }
+            }
         }
     }
+
+    fn skipped(&self, reporter: &mut Reporter, i: usize, size: u64) {
+        self.progress.add_skipped(size);
+        reporter.action(Action::Skipped, self.plan.location(i), size);
+    }
+
+    /// What to do with item `i` given the entry `st` already in its place.
+    fn decide(&mut self, cache: &mut DirCache, i: usize, st: &Stat) -> io::Result<Decision> {
+        let plan = self.plan;
+        let item = &plan.items[i];
+        let found = file_type(st);
+        if item.kind == ItemKind::Dir && found == FileType::Directory {
+            return Ok(Decision::Keep);
+        }
+        let allowed = match self.opts.overwrite {
+            Overwrite::Never => false,
+            Overwrite::IfNewer => item.node.mtime.unix() > mtime(st),
+            Overwrite::Always | Overwrite::IfChanged => true,
+        };
+        if !allowed {
+            return Ok(Decision::Skip);
+        }
+        match item.kind {
+            ItemKind::File { content } if found == FileType::RegularFile => {
+                let file_plan = &plan.files[content];
+                let trust = self.opts.overwrite == Overwrite::IfChanged
+                    && !self.opts.verify
+                    && u64::try_from(st.st_size).ok() == Some(file_plan.size())
+                    && mtime(st) == item.node.mtime.unix();
+                if trust {
+                    return Ok(Decision::Unchanged);
+                }
+                let file = cache
+                    .dir(plan, item.parent)?
+                    .open_file(item.name(), false)?;
+                let found = compare(&file, file_plan, &mut self.buf)?;
+                if found.matches() {
+                    Ok(Decision::Unchanged)
+                } else if st.st_nlink == 1 {
+                    Ok(Decision::Update(found.mismatched))
+                } else {
+                    Ok(Decision::Create)
+                }
+            }
+            ItemKind::HardLink { first } if found == FileType::RegularFile => {
+                let source = &plan.items[first];
+                let same = cache
+                    .open_separately(plan, source.parent)?
+                    .lstat(source.name())?
+                    .is_some_and(|s| (s.st_dev, s.st_ino) == (st.st_dev, st.st_ino));
+                Ok(if same {
+                    Decision::Unchanged
+                } else {
+                    Decision::Create
+                })
+            }
+            _ => Ok(Decision::Create),
+        }
+    }
+
+    /// Create item `i` (replacing what is in the way).
+    fn create(&self, cache: &mut DirCache, i: usize) -> io::Result<()> {
+        let plan = self.plan;
+        let item = &plan.items[i];
+        let name = item.name();
+        let node: &Node = &item.node;
+        let remove_dirs = self.opts.delete;
+        match item.kind {
+            ItemKind::Dir => cache.dir(plan, item.parent)?.make_dir(name),
+            ItemKind::File { .. } => cache
+                .dir(plan, item.parent)?
+                .create_file(name, remove_dirs)
+                .map(drop),
+            ItemKind::Symlink => {
+                cache
+                    .dir(plan, item.parent)?
+                    .symlink(&node.link_target, name, remove_dirs)
+            }
+            ItemKind::Fifo => {
+                cache
+                    .dir(plan, item.parent)?
+                    .mknod(name, FileType::Fifo, 0, remove_dirs)
+            }
+            ItemKind::BlockDevice => cache.dir(plan, item.parent)?.mknod(
+                name,
+                FileType::BlockDevice,
+                node.device,
+                remove_dirs,
+            ),
+            ItemKind::CharDevice => cache.dir(plan, item.parent)?.mknod(
+                name,
+                FileType::CharacterDevice,
+                node.device,
+                remove_dirs,
+            ),
+            ItemKind::HardLink { first } => {
+                if self.states[first] == State::Failed {
+                    return Err(io::Error::other(format!(
+                        "the file it links to ({}) was not restored",
+                        plan.location(first)
+                    )));
+                }
+                let source = &plan.items[first];
+                let src_dir = cache.open_separately(plan, source.parent)?;
+                cache
+                    .dir(plan, item.parent)?
+                    .hard_link(&src_dir, source.name(), name, remove_dirs)
+            }
+        }
+    }
+}
+
+/// What to do with one item.
+enum Decision {
+    /// Create it (replacing what is there).
+    Create,
+    /// A directory that exists already.
+    Keep,
+    /// Leave what is there (overwrite policy).
+    Skip,
+    /// The existing file is right.
+    Unchanged,
+    /// Rewrite these slots of the existing file.
+    Update(Vec<u32>),
 }
 
 /// The kind of an item, for messages.

@@ -6,53 +6,43 @@
 //! snapshot made it or it was there before) is never followed on the way
 //! down, and every operation on the final name either creates it
 //! exclusively (`mkdirat`, `O_CREAT | O_EXCL`, `symlinkat`, `mknodat`,
-//! `linkat`) or does not follow it (`O_NOFOLLOW`, `AT_SYMLINK_NOFOLLOW`,
-//! `lsetxattr`). Hence nothing outside the target is ever created, written,
-//! chmod'ed or chown'ed.
+//! `linkat`) or does not follow it (`O_NOFOLLOW`, `AT_SYMLINK_NOFOLLOW`).
+//! Hence nothing outside the target is ever created, written, chmod'ed or
+//! chown'ed. [`open_beneath`] opens a file several levels down in one
+//! `openat2` call with `RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS`, the kernel
+//! enforcing the same rule, and falls back to a walk of `O_NOFOLLOW` opens
+//! where `openat2` is missing.
 //!
 //! Existing entries are replaced the way restic does: a non-directory is
-//! unlinked (a symlink itself, never what it points to) before the new entry
-//! is created; an existing directory is kept when a directory is wanted and
-//! is an error otherwise (nothing is ever removed recursively).
+//! unlinked (a symlink itself, never what it points to) before the new
+//! entry is created; an existing directory is kept when a directory is
+//! wanted, and otherwise removed recursively only when the caller allows it
+//! (`--delete`), descending with the same no-follow opens.
 //!
-//! Opening a file or directory relative to a directory descriptor needs
-//! `openat`, whose safe wrappers return a raw descriptor in nix 0.29; to
-//! stay free of `unsafe`, entries are opened through the directory's
-//! descriptor link `/proc/self/fd/N/name` with the standard library. The
-//! kernel resolves `/proc/self/fd/N` to exactly the directory the
-//! descriptor refers to, so this is `openat(N, name)` with the same flags;
-//! it needs Linux with `/proc` mounted, which [`DirHandle::open_target`]
-//! checks.
-//!
-//! Every method checks its name with [`check_name`] again (no `/`, not `.`
-//! or `..`), so no caller can smuggle a path into an `*at` call.
+//! All system calls go through `rustix`, whose `*at` functions take and
+//! return owned descriptors: no `unsafe`, no `/proc`. Every method checks
+//! its name with [`check_name`] again (no `/`, not `.` or `..`), so no
+//! caller can smuggle a path into an `*at` call.
 
-use std::ffi::OsStr;
-use std::fs::{DirBuilder, File, OpenOptions};
+use std::ffi::{OsStr, OsString};
+use std::fs::File;
 use std::io;
-use std::os::fd::{AsRawFd, RawFd};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 
-use nix::errno::Errno;
-use nix::fcntl::AtFlags;
-use nix::sys::stat::{
-    fchmodat, fstatat, mkdirat, mknodat, utimensat, FchmodatFlags, FileStat, Mode, SFlag,
-    UtimensatFlags,
+use rustix::fs::{
+    self as rfs, AtFlags, Dir, FileType, Mode, OFlags, ResolveFlags, Stat, Timespec, Timestamps,
 };
-use nix::sys::time::TimeSpec;
-use nix::unistd::{fchownat, linkat, mkfifoat, symlinkat, unlinkat, Gid, Uid, UnlinkatFlags};
+use rustix::io::Errno;
 
-use super::plan::Plan;
-use crate::tree::check_name;
+use crate::tree::{check_name, MAX_DEPTH};
 
-/// Open a directory (read-only) at `path` with extra `flags`.
-fn open_dir_at_path(path: &Path, flags: libc::c_int) -> io::Result<File> {
-    OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_DIRECTORY | libc::O_CLOEXEC | flags)
-        .open(path)
-}
+/// Flags of every directory opened below the target.
+const DIR_FLAGS: OFlags = OFlags::RDONLY
+    .union(OFlags::DIRECTORY)
+    .union(OFlags::NOFOLLOW)
+    .union(OFlags::CLOEXEC);
 
 /// `name` if it is a single usable path component.
 fn checked(name: &OsStr) -> io::Result<&OsStr> {
@@ -61,14 +51,47 @@ fn checked(name: &OsStr) -> io::Result<&OsStr> {
         .map_err(|why| io::Error::new(io::ErrorKind::InvalidInput, format!("{name:?}: {why}")))
 }
 
-fn is_dir(st: &FileStat) -> bool {
-    st.st_mode & libc::S_IFMT == libc::S_IFDIR
+/// The type of an entry from its `lstat`.
+pub(crate) fn file_type(st: &Stat) -> FileType {
+    FileType::from_raw_mode(st.st_mode)
+}
+
+/// A uid or gid usable in `chown` (`u32::MAX` means "unchanged" there).
+fn owner_id(id: u32) -> io::Result<u32> {
+    if id == u32::MAX {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "id 4294967295 is not a valid owner",
+        ));
+    }
+    Ok(id)
+}
+
+/// Seconds and nanoseconds as a kernel timestamp.
+// `c_long` is 32 bits wide on some targets, so the conversions are
+// fallible there even if not here.
+#[allow(clippy::unnecessary_fallible_conversions, clippy::useless_conversion)]
+pub(crate) fn timespec((secs, nanos): (i64, u32)) -> io::Result<Timespec> {
+    let bad = || io::Error::new(io::ErrorKind::InvalidData, "time out of range");
+    Ok(Timespec {
+        tv_sec: secs.try_into().map_err(|_| bad())?,
+        tv_nsec: nanos.try_into().map_err(|_| bad())?,
+    })
+}
+
+/// Access and modification times for `utimensat`/`futimens`.
+pub(crate) fn timestamps(atime: (i64, u32), mtime: (i64, u32)) -> io::Result<Timestamps> {
+    Ok(Timestamps {
+        last_access: timespec(atime)?,
+        last_modification: timespec(mtime)?,
+    })
 }
 
 /// An open directory inside (or being) the restore target.
 pub(crate) struct DirHandle {
-    /// A descriptor of the directory itself (opened `O_DIRECTORY`).
-    dir: File,
+    fd: OwnedFd,
+    /// Its path, for messages and for the few calls that only take paths.
+    path: PathBuf,
 }
 
 impl DirHandle {
@@ -77,67 +100,114 @@ impl DirHandle {
     /// may go through symlinks; nothing below it will.
     pub fn open_target(path: &Path, create: bool) -> io::Result<DirHandle> {
         if create {
+            use std::os::unix::fs::DirBuilderExt;
             // New directories are private, as restic makes them.
-            DirBuilder::new().recursive(true).mode(0o700).create(path)?;
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(path)?;
         }
-        let dir = open_dir_at_path(path, 0)?;
-        let handle = DirHandle { dir };
-        if std::fs::metadata(handle.proc_path(None)?).is_err() {
-            return Err(io::Error::new(
-                io::ErrorKind::Unsupported,
-                "restoring needs /proc/self/fd (Linux with /proc mounted)",
-            ));
-        }
-        Ok(handle)
+        let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
+        let fd = rfs::open(path, flags, Mode::empty())?;
+        Ok(DirHandle {
+            fd,
+            path: path.to_path_buf(),
+        })
     }
 
-    fn fd(&self) -> RawFd {
-        self.dir.as_raw_fd()
-    }
-
-    /// `/proc/self/fd/N[/name]`: the descriptor's directory, then `name`
-    /// resolved by the kernel relative to it (see the module docs).
-    fn proc_path(&self, name: Option<&OsStr>) -> io::Result<PathBuf> {
-        let mut path = PathBuf::from(format!("/proc/self/fd/{}", self.fd()));
-        if let Some(name) = name {
-            path.push(checked(name)?);
-        }
-        Ok(path)
+    /// A second handle on the same directory.
+    pub fn try_clone(&self) -> io::Result<DirHandle> {
+        Ok(DirHandle {
+            fd: self.fd.try_clone()?,
+            path: self.path.clone(),
+        })
     }
 
     /// Open the subdirectory `name`; fails if it is not a directory or is
     /// a symlink.
     pub fn open_dir(&self, name: &OsStr) -> io::Result<DirHandle> {
-        let dir = open_dir_at_path(&self.proc_path(Some(name))?, libc::O_NOFOLLOW)?;
-        Ok(DirHandle { dir })
+        let name = checked(name)?;
+        let fd = rfs::openat(&self.fd, name, DIR_FLAGS, Mode::empty())?;
+        Ok(DirHandle {
+            fd,
+            path: self.path.join(name),
+        })
     }
 
     /// `lstat` of an entry; `None` if it does not exist.
-    pub fn lstat(&self, name: &OsStr) -> io::Result<Option<FileStat>> {
+    pub fn lstat(&self, name: &OsStr) -> io::Result<Option<Stat>> {
         let name = checked(name)?;
-        match fstatat(Some(self.fd()), name, AtFlags::AT_SYMLINK_NOFOLLOW) {
+        match rfs::statat(&self.fd, name, AtFlags::SYMLINK_NOFOLLOW) {
             Ok(st) => Ok(Some(st)),
-            Err(Errno::ENOENT) => Ok(None),
+            Err(Errno::NOENT) => Ok(None),
             Err(e) => Err(e.into()),
         }
     }
 
-    /// Remove a non-directory entry if there is one (a symlink is removed
-    /// itself); an existing directory is an error.
-    fn clear(&self, name: &OsStr) -> io::Result<()> {
+    /// The names in this directory (without `.` and `..`), unsorted.
+    pub fn names(&self) -> io::Result<Vec<OsString>> {
+        let mut names = Vec::new();
+        for entry in Dir::read_from(&self.fd)? {
+            let name = entry?.file_name().to_bytes().to_vec();
+            if name != b"." && name != b".." {
+                names.push(OsString::from_vec(name));
+            }
+        }
+        Ok(names)
+    }
+
+    /// Remove the entry `name` whatever it is, a directory with everything
+    /// below it (never following a symlink). Returns how many entries were
+    /// removed (0 if there was none).
+    pub fn remove_all(&self, name: &OsStr) -> io::Result<u64> {
+        self.remove_all_at(checked(name)?, 0)
+    }
+
+    fn remove_all_at(&self, name: &OsStr, depth: usize) -> io::Result<u64> {
+        match rfs::unlinkat(&self.fd, name, AtFlags::empty()) {
+            Ok(()) => return Ok(1),
+            Err(Errno::NOENT) => return Ok(0),
+            Err(Errno::ISDIR) | Err(Errno::PERM) if self.is_dir(name) => {}
+            Err(e) => return Err(e.into()),
+        }
+        if depth > MAX_DEPTH {
+            return Err(io::Error::other(format!(
+                "more than {MAX_DEPTH} levels of directories below {}",
+                self.path.display()
+            )));
+        }
+        let sub = self.open_dir(name)?;
+        let mut removed = 0;
+        for child in sub.names()? {
+            removed += sub.remove_all_at(&child, depth + 1)?;
+        }
+        drop(sub);
+        rfs::unlinkat(&self.fd, name, AtFlags::REMOVEDIR)?;
+        Ok(removed + 1)
+    }
+
+    /// Make way for a new entry `name`: remove a non-directory (a symlink
+    /// itself); a directory only with `remove_dirs`, else it is an error.
+    pub fn clear(&self, name: &OsStr, remove_dirs: bool) -> io::Result<()> {
         let name = checked(name)?;
-        match unlinkat(Some(self.fd()), name, UnlinkatFlags::NoRemoveDir) {
-            Ok(()) | Err(Errno::ENOENT) => Ok(()),
-            Err(Errno::EISDIR) | Err(Errno::EPERM) if self.is_dir(name) => Err(io::Error::new(
-                io::ErrorKind::AlreadyExists,
-                "a directory of that name exists already and is not replaced",
-            )),
+        match rfs::unlinkat(&self.fd, name, AtFlags::empty()) {
+            Ok(()) | Err(Errno::NOENT) => Ok(()),
+            Err(Errno::ISDIR) | Err(Errno::PERM) if self.is_dir(name) => {
+                if remove_dirs {
+                    self.remove_all(name).map(drop)
+                } else {
+                    Err(io::Error::new(
+                        io::ErrorKind::AlreadyExists,
+                        "a directory of that name is in the way (use --delete to replace it)",
+                    ))
+                }
+            }
             Err(e) => Err(e.into()),
         }
     }
 
     fn is_dir(&self, name: &OsStr) -> bool {
-        matches!(self.lstat(name), Ok(Some(st)) if is_dir(&st))
+        matches!(self.lstat(name), Ok(Some(st)) if file_type(&st) == FileType::Directory)
     }
 
     /// Make sure a real directory `name` exists (mode 0700 if new; the
@@ -145,89 +215,94 @@ impl DirHandle {
     /// replaced.
     pub fn make_dir(&self, name: &OsStr) -> io::Result<()> {
         let name = checked(name)?;
-        match mkdirat(Some(self.fd()), name, Mode::S_IRWXU) {
+        match rfs::mkdirat(&self.fd, name, Mode::RWXU) {
             Ok(()) => Ok(()),
-            Err(Errno::EEXIST) if self.is_dir(name) => Ok(()),
-            Err(Errno::EEXIST) => {
-                self.clear(name)?;
-                Ok(mkdirat(Some(self.fd()), name, Mode::S_IRWXU)?)
+            Err(Errno::EXIST) if self.is_dir(name) => Ok(()),
+            Err(Errno::EXIST) => {
+                self.clear(name, false)?;
+                Ok(rfs::mkdirat(&self.fd, name, Mode::RWXU)?)
             }
             Err(e) => Err(e.into()),
         }
     }
 
-    /// Create a new, empty regular file `name` (mode 0600), replacing a
-    /// non-directory in the way.
-    pub fn create_file(&self, name: &OsStr) -> io::Result<File> {
-        self.clear(name)?;
-        OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-            .open(self.proc_path(Some(name))?)
+    /// Create a new, empty regular file `name` (mode 0600), replacing what
+    /// is in the way (a directory only with `remove_dirs`).
+    pub fn create_file(&self, name: &OsStr, remove_dirs: bool) -> io::Result<File> {
+        self.clear(name, remove_dirs)?;
+        let flags =
+            OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        let fd = rfs::openat(&self.fd, name, flags, Mode::RUSR | Mode::WUSR)?;
+        Ok(File::from(fd))
     }
 
     /// Open the existing regular file `name` for writing or reading. Never
     /// follows a symlink and never blocks on a fifo; anything but a regular
     /// file is refused.
     pub fn open_file(&self, name: &OsStr, write: bool) -> io::Result<File> {
-        let file = OpenOptions::new()
-            .read(!write)
-            .write(write)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
-            .open(self.proc_path(Some(name))?)?;
-        if !file.metadata()?.is_file() {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                "not a regular file",
-            ));
+        let name = checked(name)?;
+        let access = if write {
+            OFlags::WRONLY
+        } else {
+            OFlags::RDONLY
+        };
+        let flags = access | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC;
+        regular(rfs::openat(&self.fd, name, flags, Mode::empty())?)
+    }
+
+    /// Open the entry `name` read-only to change its metadata through the
+    /// descriptor; `dir` asks for a directory. Never follows a symlink,
+    /// never blocks (fifos), never becomes a controlling terminal.
+    pub fn open_entry(&self, name: &OsStr, dir: bool) -> io::Result<OwnedFd> {
+        let name = checked(name)?;
+        let mut flags =
+            OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC;
+        if dir {
+            flags |= OFlags::DIRECTORY;
         }
-        Ok(file)
+        Ok(rfs::openat(&self.fd, name, flags, Mode::empty())?)
     }
 
     /// Create the symlink `name -> target`.
-    pub fn symlink(&self, target: &OsStr, name: &OsStr) -> io::Result<()> {
-        let name = checked(name)?;
-        self.clear(name)?;
-        Ok(symlinkat(target, Some(self.fd()), name)?)
+    pub fn symlink(&self, target: &OsStr, name: &OsStr, remove_dirs: bool) -> io::Result<()> {
+        self.clear(name, remove_dirs)?;
+        Ok(rfs::symlinkat(target, &self.fd, name)?)
     }
 
-    /// Create the fifo `name` (mode 0600).
-    pub fn mkfifo(&self, name: &OsStr) -> io::Result<()> {
-        let name = checked(name)?;
-        self.clear(name)?;
-        Ok(mkfifoat(
-            Some(self.fd()),
-            name,
-            Mode::S_IRUSR | Mode::S_IWUSR,
-        )?)
-    }
-
-    /// Create the device node `name` (mode 0600); needs privileges.
-    pub fn mknod(&self, name: &OsStr, kind: SFlag, device: u64) -> io::Result<()> {
-        let name = checked(name)?;
-        self.clear(name)?;
-        let device = libc::dev_t::try_from(device)
-            .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "device number too large"))?;
-        Ok(mknodat(
-            Some(self.fd()),
+    /// Create a fifo or device node `name` (mode 0600); devices need
+    /// privileges.
+    pub fn mknod(
+        &self,
+        name: &OsStr,
+        kind: FileType,
+        device: u64,
+        remove_dirs: bool,
+    ) -> io::Result<()> {
+        self.clear(name, remove_dirs)?;
+        Ok(rfs::mknodat(
+            &self.fd,
             name,
             kind,
-            Mode::S_IRUSR | Mode::S_IWUSR,
+            Mode::RUSR | Mode::WUSR,
             device,
         )?)
     }
 
     /// Make `name` a hard link to `src_name` in `src`. Neither name is
     /// followed if it is a symlink (`linkat` without `AT_SYMLINK_FOLLOW`).
-    pub fn hard_link(&self, src: &DirHandle, src_name: &OsStr, name: &OsStr) -> io::Result<()> {
-        let (src_name, name) = (checked(src_name)?, checked(name)?);
-        self.clear(name)?;
-        Ok(linkat(
-            Some(src.fd()),
+    pub fn hard_link(
+        &self,
+        src: &DirHandle,
+        src_name: &OsStr,
+        name: &OsStr,
+        remove_dirs: bool,
+    ) -> io::Result<()> {
+        let src_name = checked(src_name)?;
+        self.clear(name, remove_dirs)?;
+        Ok(rfs::linkat(
+            &src.fd,
             src_name,
-            Some(self.fd()),
+            &self.fd,
             name,
             AtFlags::empty(),
         )?)
@@ -236,127 +311,103 @@ impl DirHandle {
     /// `lchown` an entry.
     pub fn chown(&self, name: &OsStr, uid: u32, gid: u32) -> io::Result<()> {
         let name = checked(name)?;
-        Ok(fchownat(
-            Some(self.fd()),
+        Ok(rfs::chownat(
+            &self.fd,
             name,
-            Some(Uid::from_raw(uid)),
-            Some(Gid::from_raw(gid)),
-            AtFlags::AT_SYMLINK_NOFOLLOW,
+            Some(rfs::Uid::from_raw(owner_id(uid)?)),
+            Some(rfs::Gid::from_raw(owner_id(gid)?)),
+            AtFlags::SYMLINK_NOFOLLOW,
         )?)
     }
 
     /// Set the permission bits (with setuid/setgid/sticky) of an entry that
-    /// is not a symlink.
+    /// is not a symlink. Linux cannot chmod without following, so the entry
+    /// is checked to be no symlink first (nothing to follow then).
     pub fn chmod(&self, name: &OsStr, mode: u32) -> io::Result<()> {
         let name = checked(name)?;
-        let mode = Mode::from_bits_truncate(mode & 0o7777);
-        match fchmodat(Some(self.fd()), name, mode, FchmodatFlags::NoFollowSymlink) {
-            // Old C libraries cannot chmod without following; then make
-            // sure the entry is no symlink and let it follow (nothing to).
-            Err(Errno::ENOTSUP) => match self.lstat(name)? {
-                Some(st) if st.st_mode & libc::S_IFMT != libc::S_IFLNK => Ok(fchmodat(
-                    Some(self.fd()),
-                    name,
-                    mode,
-                    FchmodatFlags::FollowSymlink,
-                )?),
-                _ => Err(Errno::ENOTSUP.into()),
-            },
-            result => Ok(result?),
+        match self.lstat(name)? {
+            Some(st) if file_type(&st) != FileType::Symlink => Ok(rfs::chmodat(
+                &self.fd,
+                name,
+                Mode::from_raw_mode(mode & 0o7777),
+                AtFlags::empty(),
+            )?),
+            Some(_) => Err(io::Error::other("refusing to chmod a symlink")),
+            None => Err(Errno::NOENT.into()),
         }
     }
 
     /// Set access and modification times of an entry (not following it).
     pub fn set_times(&self, name: &OsStr, atime: (i64, u32), mtime: (i64, u32)) -> io::Result<()> {
         let name = checked(name)?;
-        Ok(utimensat(
-            Some(self.fd()),
+        Ok(rfs::utimensat(
+            &self.fd,
             name,
-            &timespec(atime)?,
-            &timespec(mtime)?,
-            UtimensatFlags::NoFollowSymlink,
+            &timestamps(atime, mtime)?,
+            AtFlags::SYMLINK_NOFOLLOW,
         )?)
     }
 
-    /// Set an extended attribute of an entry (not following it).
-    pub fn set_xattr(&self, name: &OsStr, attr: &str, value: &[u8]) -> io::Result<()> {
-        xattr::set(self.proc_path(Some(name))?, attr, value)
+    /// Set an extended attribute of an entry that cannot be opened (a
+    /// symlink or device), by path without following the final name. The
+    /// directories on the path were opened without following symlinks.
+    pub fn set_xattr_by_path(&self, name: &OsStr, attr: &str, value: &[u8]) -> io::Result<()> {
+        let path = self.path.join(checked(name)?);
+        Ok(rfs::lsetxattr(path, attr, value, rfs::XattrFlags::empty())?)
     }
 }
 
-// `c_long` is 32 bits wide on some targets, so the conversion is fallible
-// there even if not here.
-#[allow(clippy::unnecessary_fallible_conversions)]
-fn timespec((secs, nanos): (i64, u32)) -> io::Result<TimeSpec> {
-    let secs = libc::time_t::try_from(secs)
-        .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "time out of range"))?;
-    let nanos = libc::c_long::try_from(nanos)
-        .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "time out of range"))?;
-    Ok(TimeSpec::new(secs, nanos))
+/// Refuse a descriptor that is not a regular file.
+fn regular(fd: OwnedFd) -> io::Result<File> {
+    if file_type(&rfs::fstat(&fd)?) != FileType::RegularFile {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "not a regular file",
+        ));
+    }
+    Ok(File::from(fd))
 }
 
-/// Open directories along the plan's paths, keeping the most recent chain
-/// open so that consecutive items in one directory cost no extra `openat`.
-/// Holds at most one descriptor per level of the deepest path.
-pub(crate) struct DirCache {
-    root: DirHandle,
-    /// The open chain below the root: (item index, handle).
-    chain: Vec<(usize, DirHandle)>,
-}
-
-impl DirCache {
-    pub fn new(root: DirHandle) -> DirCache {
-        DirCache {
-            root,
-            chain: Vec::new(),
+/// Open the regular file at `names` (one component per level) below
+/// `root`, for writing or reading, following no symlink on the way.
+pub(crate) fn open_beneath(root: &DirHandle, names: &[&OsStr], write: bool) -> io::Result<File> {
+    let Some((last, dirs)) = names.split_last() else {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, "empty path"));
+    };
+    let mut path = Vec::new();
+    for name in names {
+        if !path.is_empty() {
+            path.push(b'/');
         }
+        path.extend_from_slice(checked(name)?.as_bytes());
     }
-
-    /// The directory holding items whose parent is `parent` (`None`: the
-    /// target itself).
-    pub fn dir(&mut self, plan: &Plan, parent: Option<usize>) -> io::Result<&DirHandle> {
-        let mut wanted = Vec::new();
-        let mut next = parent;
-        while let Some(i) = next {
-            wanted.push(i);
-            next = plan.items[i].parent;
-        }
-        wanted.reverse();
-        let common = self
-            .chain
-            .iter()
-            .zip(&wanted)
-            .take_while(|((have, _), want)| have == *want)
-            .count();
-        self.chain.truncate(common);
-        for &i in &wanted[common..] {
-            let handle = self.last().open_dir(plan.items[i].name())?;
-            self.chain.push((i, handle));
-        }
-        Ok(self.last())
+    let access = if write {
+        OFlags::WRONLY
+    } else {
+        OFlags::RDONLY
+    };
+    let flags = access | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC;
+    let resolve = ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS;
+    match rfs::openat2(
+        &root.fd,
+        OsStr::from_bytes(&path),
+        flags,
+        Mode::empty(),
+        resolve,
+    ) {
+        Ok(fd) => return regular(fd),
+        // No openat2 (old kernel, seccomp), a path too long for one call,
+        // or a concurrent rename: walk instead.
+        Err(Errno::NOSYS | Errno::PERM | Errno::NAMETOOLONG | Errno::AGAIN | Errno::INVAL) => {}
+        Err(e) => return Err(e.into()),
     }
-
-    /// Open the directory chain to `parent` afresh, without disturbing the
-    /// cached one (for the source of a hard link).
-    pub fn open_separately(&self, plan: &Plan, parent: Option<usize>) -> io::Result<DirHandle> {
-        let mut names = Vec::new();
-        let mut next = parent;
-        while let Some(i) = next {
-            names.push(plan.items[i].name());
-            next = plan.items[i].parent;
-        }
-        let mut handle = DirHandle {
-            dir: self.root.dir.try_clone()?,
-        };
-        for name in names.into_iter().rev() {
-            handle = handle.open_dir(name)?;
-        }
-        Ok(handle)
+    let mut dir: Option<OwnedFd> = None;
+    for name in dirs {
+        let base = dir.as_ref().map_or(root.fd.as_fd(), |d| d.as_fd());
+        dir = Some(rfs::openat(base, *name, DIR_FLAGS, Mode::empty())?);
     }
-
-    fn last(&self) -> &DirHandle {
-        self.chain.last().map_or(&self.root, |(_, h)| h)
-    }
+    let base = dir.as_ref().map_or(root.fd.as_fd(), |d| d.as_fd());
+    regular(rfs::openat(base, *last, flags, Mode::empty())?)
 }
 
 #[cfg(test)]
@@ -371,12 +422,15 @@ mod tests {
         for bad in ["../escape", "/abs", "a/b", "..", ".", ""] {
             let bad = OsStr::new(bad);
             assert!(dir.make_dir(bad).is_err(), "{bad:?}");
-            assert!(dir.create_file(bad).is_err(), "{bad:?}");
-            assert!(dir.symlink(OsStr::new("x"), bad).is_err(), "{bad:?}");
+            assert!(dir.create_file(bad, true).is_err(), "{bad:?}");
+            assert!(dir.symlink(OsStr::new("x"), bad, true).is_err(), "{bad:?}");
+            assert!(dir.remove_all(bad).is_err(), "{bad:?}");
         }
         std::os::unix::fs::symlink(tmp.path(), target.join("up")).unwrap();
         assert!(dir.open_dir(OsStr::new("up")).is_err());
         assert!(dir.open_file(OsStr::new("up"), true).is_err());
+        assert!(dir.open_entry(OsStr::new("up"), false).is_err());
+        assert!(dir.chmod(OsStr::new("up"), 0o777).is_err());
         dir.set_times(OsStr::new("up"), (1, 2), (3, 4)).unwrap();
         let link = std::fs::symlink_metadata(target.join("up")).unwrap();
         assert_eq!(std::os::unix::fs::MetadataExt::mtime(&link), 3);
@@ -389,5 +443,66 @@ mod tests {
             1,
             "nothing was created next to the target"
         );
+    }
+
+    #[test]
+    fn open_beneath_refuses_symlinks_anywhere_on_the_path() {
+        let tmp = tempfile::tempdir().unwrap();
+        let target = tmp.path().join("t");
+        let outside = tmp.path().join("outside");
+        std::fs::create_dir_all(target.join("a/b")).unwrap();
+        std::fs::create_dir(&outside).unwrap();
+        std::fs::write(target.join("a/b/f"), b"in").unwrap();
+        std::fs::write(outside.join("f"), b"out").unwrap();
+        std::os::unix::fs::symlink(&outside, target.join("a/link")).unwrap();
+        std::os::unix::fs::symlink(outside.join("f"), target.join("a/flink")).unwrap();
+        let root = DirHandle::open_target(&target, false).unwrap();
+        let os = |s: &'static str| OsStr::new(s);
+        let f = open_beneath(&root, &[os("a"), os("b"), os("f")], false).unwrap();
+        assert_eq!(f.metadata().unwrap().len(), 2);
+        assert!(open_beneath(&root, &[os("a"), os("link"), os("f")], true).is_err());
+        assert!(open_beneath(&root, &[os("a"), os("flink")], true).is_err());
+        assert!(open_beneath(&root, &[os("a"), os(".."), os("a")], true).is_err());
+        assert!(
+            open_beneath(&root, &[os("a"), os("b")], false).is_err(),
+            "a dir"
+        );
+        assert_eq!(std::fs::read(outside.join("f")).unwrap(), b"out");
+    }
+
+    #[test]
+    fn remove_all_removes_trees_but_not_what_symlinks_point_to() {
+        let tmp = tempfile::tempdir().unwrap();
+        let target = tmp.path().join("t");
+        let outside = tmp.path().join("outside");
+        std::fs::create_dir_all(target.join("d/e/f")).unwrap();
+        std::fs::create_dir(&outside).unwrap();
+        std::fs::write(outside.join("keep"), b"x").unwrap();
+        std::fs::write(target.join("d/e/file"), b"x").unwrap();
+        std::os::unix::fs::symlink(&outside, target.join("d/e/f/link")).unwrap();
+        let root = DirHandle::open_target(&target, false).unwrap();
+        assert_eq!(root.remove_all(OsStr::new("d")).unwrap(), 5);
+        assert_eq!(root.remove_all(OsStr::new("d")).unwrap(), 0);
+        assert!(outside.join("keep").exists());
+        assert!(root.names().unwrap().is_empty());
+    }
+
+    #[test]
+    fn clear_keeps_directories_unless_told() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(tmp.path().join("d/sub")).unwrap();
+        let root = DirHandle::open_target(tmp.path(), false).unwrap();
+        assert!(root.create_file(OsStr::new("d"), false).is_err());
+        assert!(tmp.path().join("d/sub").is_dir());
+        root.create_file(OsStr::new("d"), true).unwrap();
+        assert!(tmp.path().join("d").is_file());
+    }
+
+    #[test]
+    fn invalid_owner_is_an_error_not_a_panic() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = DirHandle::open_target(tmp.path(), false).unwrap();
+        root.create_file(OsStr::new("f"), false).unwrap();
+        assert!(root.chown(OsStr::new("f"), u32::MAX, 0).is_err());
     }
 }

@@ -7,68 +7,222 @@
 //! read-only mode could forbid them), then mode (not for symlinks), then
 //! access and modification times (after everything that could change them).
 //!
-//! As `cp -a` and restic do, a refused `chown` is only a problem when
-//! running as root. Hard links share their file's inode and are skipped;
-//! items that are not done (a file with missing content) keep the mode and
-//! times they were created with, which marks them as not restored.
+//! Directories, files and fifos are opened (never following a symlink,
+//! never blocking) and changed through the descriptor; symlinks and device
+//! nodes, which cannot be opened safely, by name with the no-follow `*at`
+//! calls. As `cp -a` and restic do, a refused `chown` is only a problem
+//! when running as root. Hard links share their file's inode and are
+//! skipped; items that are not done (a file with missing content) keep the
+//! mode and times they were created with, which marks them as not restored.
 
+use std::collections::HashMap;
 use std::ffi::OsStr;
+use std::io;
+use std::os::fd::OwnedFd;
+
+use rustix::fs::{self as rfs, Gid, Mode, Uid};
 
 use crate::format::tree::Node;
 
-use super::fsops::{DirCache, DirHandle};
+use super::create::State;
+use super::dircache::DirCache;
+use super::fsops::{timestamps, DirHandle};
+use super::options::{Action, Progress, RestoreOptions};
 use super::plan::{ItemKind, Plan};
 use super::Reporter;
 
 /// Restore the metadata of every done item; an item whose metadata fails
-/// is no longer done.
+/// is no longer done. Reports each finished item's action.
 pub(crate) fn restore_metadata(
     plan: &Plan,
     cache: &mut DirCache,
+    states: &[State],
     done: &mut [bool],
+    opts: &RestoreOptions,
+    progress: &Progress,
     reporter: &mut Reporter,
 ) {
-    let as_root = nix::unistd::geteuid().is_root();
+    let mut owners = Owners::new(opts.ownership_by_name);
     for i in (0..plan.items.len()).rev() {
         let item = &plan.items[i];
-        if !done[i] || matches!(item.kind, ItemKind::HardLink { .. }) {
+        if !done[i] {
             continue;
         }
-        let failures = match cache.dir(plan, item.parent) {
-            Ok(dir) => apply(dir, item.name(), &item.node, item.kind, as_root),
-            Err(e) => vec![format!("cannot open its directory: {e}")],
-        };
-        if !failures.is_empty() {
-            done[i] = false;
-            reporter.report(
-                plan.location(i),
-                format!("restoring metadata: {}", failures.join("; ")),
-            );
+        if !matches!(item.kind, ItemKind::HardLink { .. }) {
+            let (uid, gid) = owners.ids(&item.node);
+            let failures = match cache.dir(plan, item.parent) {
+                Ok(dir) => apply(dir, item.name(), &item.node, item.kind, (uid, gid), opts),
+                Err(e) => vec![format!("cannot open its directory: {e}")],
+            };
+            if !failures.is_empty() {
+                done[i] = false;
+                reporter.report(
+                    plan.location(i),
+                    format!("restoring metadata: {}", failures.join("; ")),
+                );
+                continue;
+            }
         }
+        let (action, size) = match (item.kind, states[i]) {
+            (ItemKind::File { content }, State::Updated) => {
+                (Action::Updated, plan.files[content].size())
+            }
+            (ItemKind::File { content }, State::Unchanged) => {
+                (Action::Unchanged, plan.files[content].size())
+            }
+            (ItemKind::File { content }, _) => (Action::Restored, plan.files[content].size()),
+            _ => {
+                if states[i] == State::Created {
+                    progress.add_restored_file();
+                }
+                (Action::Restored, 0)
+            }
+        };
+        reporter.action(action, plan.location(i), size);
     }
 }
 
+/// Owner ids for nodes: numeric, or by name with `--ownership-by-name`.
+struct Owners {
+    by_name: bool,
+    users: HashMap<String, Option<u32>>,
+    groups: HashMap<String, Option<u32>>,
+}
+
+impl Owners {
+    fn new(by_name: bool) -> Owners {
+        Owners {
+            by_name,
+            users: HashMap::new(),
+            groups: HashMap::new(),
+        }
+    }
+
+    fn ids(&mut self, node: &Node) -> (u32, u32) {
+        if !self.by_name {
+            return (node.uid, node.gid);
+        }
+        let uid = match node.user.as_str() {
+            "" => None,
+            name => *self.users.entry(name.to_string()).or_insert_with(|| {
+                nix::unistd::User::from_name(name)
+                    .ok()
+                    .flatten()
+                    .map(|u| u.uid.as_raw())
+            }),
+        };
+        let gid = match node.group.as_str() {
+            "" => None,
+            name => *self.groups.entry(name.to_string()).or_insert_with(|| {
+                nix::unistd::Group::from_name(name)
+                    .ok()
+                    .flatten()
+                    .map(|g| g.gid.as_raw())
+            }),
+        };
+        (uid.unwrap_or(node.uid), gid.unwrap_or(node.gid))
+    }
+}
+
+/// A uid/gid pair usable in `chown` (`u32::MAX` means "leave unchanged").
+fn owner(uid: u32, gid: u32) -> io::Result<(Uid, Gid)> {
+    if uid == u32::MAX || gid == u32::MAX {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "id 4294967295 is not a valid owner",
+        ));
+    }
+    Ok((Uid::from_raw(uid), Gid::from_raw(gid)))
+}
+
 /// Apply a node's metadata to the entry `name`; returns what failed.
-fn apply(dir: &DirHandle, name: &OsStr, node: &Node, kind: ItemKind, as_root: bool) -> Vec<String> {
+fn apply(
+    dir: &DirHandle,
+    name: &OsStr,
+    node: &Node,
+    kind: ItemKind,
+    (uid, gid): (u32, u32),
+    opts: &RestoreOptions,
+) -> Vec<String> {
+    let as_root = rustix::process::geteuid().is_root();
+    let openable = matches!(kind, ItemKind::Dir | ItemKind::File { .. } | ItemKind::Fifo);
+    let fd = if openable {
+        match dir.open_entry(name, kind == ItemKind::Dir) {
+            Ok(fd) => Some(fd),
+            // Not readable by us: fall back to changing it by name.
+            Err(e) if matches!(e.raw_os_error(), Some(libc::EACCES | libc::EPERM)) => None,
+            Err(e) => return vec![format!("cannot open it: {e}")],
+        }
+    } else {
+        None
+    };
+    let on = Entry {
+        dir,
+        name,
+        fd: fd.as_ref(),
+    };
     let mut failures = Vec::new();
-    if let Err(e) = dir.chown(name, node.uid, node.gid) {
+    if let Err(e) = on.chown(uid, gid) {
         let refused = matches!(e.raw_os_error(), Some(libc::EPERM | libc::EACCES));
         if as_root || !refused {
-            failures.push(format!("lchown to {}:{}: {e}", node.uid, node.gid));
+            failures.push(format!("lchown to {uid}:{gid}: {e}"));
         }
     }
     for attr in &node.extended_attributes {
-        if let Err(e) = dir.set_xattr(name, &attr.name, &attr.value) {
+        if !opts.xattrs.selects(&attr.name) {
+            continue;
+        }
+        if let Err(e) = on.set_xattr(&attr.name, &attr.value) {
             failures.push(format!("setting extended attribute {:?}: {e}", attr.name));
         }
     }
     if kind != ItemKind::Symlink {
-        if let Err(e) = dir.chmod(name, node.unix_mode()) {
+        if let Err(e) = on.chmod(node.unix_mode()) {
             failures.push(format!("chmod {:o}: {e}", node.unix_mode() & 0o7777));
         }
     }
-    if let Err(e) = dir.set_times(name, node.atime.unix(), node.mtime.unix()) {
+    if let Err(e) = on.set_times(node.atime.unix(), node.mtime.unix()) {
         failures.push(format!("setting times: {e}"));
     }
     failures
+}
+
+/// An entry changed through its descriptor if open, else by name.
+struct Entry<'a> {
+    dir: &'a DirHandle,
+    name: &'a OsStr,
+    fd: Option<&'a OwnedFd>,
+}
+
+impl Entry<'_> {
+    fn chown(&self, uid: u32, gid: u32) -> io::Result<()> {
+        match self.fd {
+            Some(fd) => {
+                let (uid, gid) = owner(uid, gid)?;
+                Ok(rfs::fchown(fd, Some(uid), Some(gid))?)
+            }
+            None => self.dir.chown(self.name, uid, gid),
+        }
+    }
+
+    fn set_xattr(&self, attr: &str, value: &[u8]) -> io::Result<()> {
+        match self.fd {
+            Some(fd) => Ok(rfs::fsetxattr(fd, attr, value, rfs::XattrFlags::empty())?),
+            None => self.dir.set_xattr_by_path(self.name, attr, value),
+        }
+    }
+
+    fn chmod(&self, mode: u32) -> io::Result<()> {
+        match self.fd {
+            Some(fd) => Ok(rfs::fchmod(fd, Mode::from_raw_mode(mode & 0o7777))?),
+            None => self.dir.chmod(self.name, mode),
+        }
+    }
+
+    fn set_times(&self, atime: (i64, u32), mtime: (i64, u32)) -> io::Result<()> {
+        match self.fd {
+            Some(fd) => Ok(rfs::futimens(fd, &timestamps(atime, mtime)?)?),
+            None => self.dir.set_times(self.name, atime, mtime),
+        }
+    }
 }

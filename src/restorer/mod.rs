@@ -1,15 +1,18 @@
 //! The restore engine: recreate (part of) a snapshot's tree in a target
-//! directory, faithfully and safely.
+//! directory, fast, faithfully and safely.
 //!
 //! A restore runs in stages, each a module:
 //! 1. [`plan`]: walk the snapshot's trees once and decide every item to
 //!    create and every blob to write where ([`Plan`]), applying the
 //!    [`Selection`] (`--include`/`--exclude`). Nothing touches the disk.
-//! 2. `create`: create directories, empty files, hard links, symlinks,
-//!    fifos and device nodes, parents first.
-//! 3. `content`: fetch each file's blobs and write them at their offsets.
-//!    This is the stage a pack-centric, parallel fetcher will replace.
-//! 4. `metadata`: ownership, extended attributes, mode and times, children
+//! 2. `create`: decide what to do with what is already in the target
+//!    ([`Overwrite`]), then create directories, empty files, hard links,
+//!    symlinks, fifos and device nodes, parents first.
+//! 3. `content`: pack-centric and parallel: read each pack once (neighbour
+//!    blobs in one ranged read), decrypt and verify each needed blob once,
+//!    and write it with positioned writes into every file that needs it.
+//! 4. `delete` (`--delete`): remove what the snapshot does not have.
+//! 5. `metadata`: ownership, extended attributes, mode and times, children
 //!    before their directory so a directory's times are set last.
 //!
 //! [`verify`] re-reads restored files and checks them against the plan.
@@ -22,15 +25,22 @@
 //! - data that fails its MAC, hash or length check is never written: the
 //!   file is reported, its metadata is left unrestored (mode 0600, restore
 //!   time), and the restore goes on;
-//! - problems with single items are reported through a callback and counted;
-//!   only failures that stop the whole restore (unreadable root tree,
-//!   unusable target) are returned as errors;
+//! - re-running a restore is cheap and finishes an interrupted one: files
+//!   already right are left as they are ([`Action::Unchanged`]) and only
+//!   the wrong parts of the others are rewritten;
+//! - problems with single items are reported through the [`Sink`] and
+//!   counted; only failures that stop the whole restore (unreadable root
+//!   tree, unusable target) are returned as errors;
+//! - memory is the plan plus a bounded amount per content worker;
 //! - the repository is only read.
 
 mod content;
 mod create;
+mod delete;
+mod dircache;
 mod fsops;
 mod metadata;
+pub mod options;
 pub mod plan;
 pub mod select;
 mod verify;
@@ -39,11 +49,17 @@ mod verify;
 mod tests;
 
 use std::fmt;
+use std::io;
 use std::path::Path;
 
 use crate::error::{Error, Result};
 use crate::repository::Repository;
 
+use create::{State, Todo};
+
+pub use options::{
+    Action, Overwrite, Progress, ProgressState, RestoreOptions, Sink, XattrSelection,
+};
 pub use plan::{plan, BlobSlot, FilePlan, Item, ItemKind, Plan};
 pub use select::Selection;
 pub use verify::{verify, VerifyStats};
@@ -66,14 +82,22 @@ impl fmt::Display for Problem {
 /// What a restore did (names as in restic's JSON summary).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct RestoreStats {
-    /// Items planned: files, directories, links, special files.
+    /// Items to restore: files, directories, links, special files (not
+    /// those skipped or already right).
     pub total_files: u64,
-    /// Items restored completely, metadata included.
+    /// Of those, items restored completely, metadata included.
     pub files_restored: u64,
-    /// File content planned, in bytes.
+    /// Items left alone by the overwrite policy or already right.
+    pub files_skipped: u64,
+    /// Entries removed by `--delete`.
+    pub files_deleted: u64,
+    /// File content to restore, in bytes.
     pub total_bytes: u64,
-    /// File content written and verified against its blob ids.
+    /// File content written and verified against its blob ids (or found
+    /// right already in an updated file).
     pub bytes_restored: u64,
+    /// Content of skipped and unchanged files.
+    pub bytes_skipped: u64,
     /// Problems reported by the restore stages (planning problems are
     /// counted in [`Plan::problems`]).
     pub errors: u64,
@@ -86,60 +110,156 @@ impl RestoreStats {
     }
 }
 
-/// Counts problems while passing them on.
+/// The outcome of [`restore`].
+#[derive(Clone, Debug, Default)]
+pub struct Restored {
+    pub stats: RestoreStats,
+    /// Per file plan: the file on disk should now match the plan (restored,
+    /// updated or found unchanged); the files [`verify`] should check.
+    pub files: Vec<bool>,
+}
+
+/// Counts problems while passing them and actions on to a [`Sink`].
 pub(crate) struct Reporter<'a> {
-    sink: &'a mut dyn FnMut(Problem),
+    sink: &'a mut dyn Sink,
     count: u64,
 }
 
 impl<'a> Reporter<'a> {
-    fn new(sink: &'a mut dyn FnMut(Problem)) -> Self {
+    fn new(sink: &'a mut dyn Sink) -> Self {
         Reporter { sink, count: 0 }
     }
 
     fn report(&mut self, location: String, message: impl Into<String>) {
         self.count += 1;
-        (self.sink)(Problem {
+        self.sink.problem(Problem {
             location,
             message: message.into(),
         });
     }
+
+    fn action(&mut self, action: Action, location: String, size: u64) {
+        self.sink.action(action, &location, size);
+    }
 }
 
-/// Restore everything in `plan` below `target` (created if missing).
-/// Problems with single items go to `report`; see the module invariants.
+/// Restore everything in `plan` below `target` (created if missing) as
+/// `opts` say. `progress` is updated as the restore goes; problems and
+/// finished items go to `sink`. See the module invariants.
 pub fn restore(
     repo: &Repository,
     plan: &Plan,
     target: &Path,
-    report: &mut dyn FnMut(Problem),
-) -> Result<RestoreStats> {
-    let root = fsops::DirHandle::open_target(target, true)
-        .map_err(|e| Error::io(format!("target {}", target.display()), e))?;
-    let mut cache = fsops::DirCache::new(root);
-    let mut reporter = Reporter::new(report);
+    opts: &RestoreOptions,
+    progress: &Progress,
+    sink: &mut dyn Sink,
+) -> Result<Restored> {
+    let target_error = |e| Error::io(format!("target {}", target.display()), e);
+    let root = match fsops::DirHandle::open_target(target, !opts.dry_run) {
+        Ok(root) => Some(root),
+        Err(e) if opts.dry_run && e.kind() == io::ErrorKind::NotFound => None,
+        Err(e) => return Err(target_error(e)),
+    };
+    let content_root = match &root {
+        Some(root) => Some(root.try_clone().map_err(target_error)?),
+        None => None,
+    };
+    let mut cache = dircache::DirCache::new(root);
+    let mut reporter = Reporter::new(sink);
 
-    let created = create::create_items(plan, &mut cache, &mut reporter);
-    let written = content::write_contents(repo, plan, &mut cache, &created, &mut reporter);
+    let prepared = create::create_items(plan, &mut cache, opts, progress, &mut reporter);
+    let states = &prepared.states;
+    let (complete, bytes_written) = match (&content_root, opts.dry_run) {
+        (Some(root), false) => {
+            let written =
+                content::write_contents(repo, plan, root, &prepared, opts, progress, &mut reporter);
+            (written.complete, written.bytes)
+        }
+        _ => (vec![false; plan.files.len()], 0),
+    };
 
-    // An item is done when it exists and, for a file, holds all its data;
-    // a hard link is done when the file it links to is.
-    let mut done = created;
-    for (file, complete) in plan.files.iter().zip(&written.complete) {
-        done[file.item] &= *complete;
+    // An item is done when it is there and, for a file that needed
+    // content, holds all of it; a hard link when the file it links to is.
+    let mut done: Vec<bool> = states
+        .iter()
+        .map(|s| matches!(s, State::Created | State::Updated | State::Unchanged))
+        .collect();
+    for (k, file) in plan.files.iter().enumerate() {
+        if prepared.todo[k] != Todo::Nothing {
+            done[file.item] &= complete[k];
+        }
     }
     for i in 0..plan.items.len() {
         if let ItemKind::HardLink { first } = plan.items[i].kind {
             done[i] &= done[first];
         }
     }
-    metadata::restore_metadata(plan, &mut cache, &mut done, &mut reporter);
-
-    Ok(RestoreStats {
-        total_files: plan.items.len() as u64,
-        files_restored: done.iter().filter(|d| **d).count() as u64,
-        total_bytes: plan.total_bytes(),
-        bytes_restored: written.bytes,
-        errors: reporter.count,
+    let deleted = if opts.delete {
+        delete::delete_unexpected(plan, &mut cache, states, opts, progress, &mut reporter)
+    } else {
+        0
+    };
+    if !opts.dry_run {
+        metadata::restore_metadata(
+            plan,
+            &mut cache,
+            states,
+            &mut done,
+            opts,
+            progress,
+            &mut reporter,
+        );
+    }
+    let stats = summarize(plan, states, &done, bytes_written, deleted, opts.dry_run);
+    let files = plan
+        .files
+        .iter()
+        .map(|f| done[f.item] && !opts.dry_run)
+        .collect();
+    Ok(Restored {
+        stats: RestoreStats {
+            errors: reporter.count,
+            ..stats
+        },
+        files,
     })
+}
+
+/// The final counts, from each item's state.
+fn summarize(
+    plan: &Plan,
+    states: &[State],
+    done: &[bool],
+    bytes_written: u64,
+    deleted: u64,
+    dry_run: bool,
+) -> RestoreStats {
+    let mut stats = RestoreStats {
+        files_deleted: deleted,
+        bytes_restored: bytes_written,
+        ..RestoreStats::default()
+    };
+    for (i, item) in plan.items.iter().enumerate() {
+        let size = match item.kind {
+            ItemKind::File { content } => plan.files[content].size(),
+            _ => 0,
+        };
+        match states[i] {
+            State::Skipped | State::Unchanged => {
+                stats.files_skipped += 1;
+                stats.bytes_skipped += size;
+            }
+            _ => {
+                stats.total_files += 1;
+                stats.total_bytes += size;
+                if done[i] {
+                    stats.files_restored += 1;
+                    if dry_run {
+                        stats.bytes_restored += size;
+                    }
+                }
+            }
+        }
+    }
+    stats
 }

@@ -17,7 +17,11 @@
 //! - a [`ItemKind::HardLink`] points at an earlier [`ItemKind::File`];
 //! - the blob slots of a file are contiguous from offset 0 and their lengths
 //!   come from the index, so a blob of the wrong length is detectable;
-//! - the walk is bounded by [`MAX_DEPTH`] and refuses tree cycles.
+//! - the walk is bounded by [`MAX_DEPTH`] and refuses tree cycles;
+//! - names the snapshot has but the plan skipped (sockets, entries with
+//!   problems) are remembered with their directory, and directories whose
+//!   listing could not be read are marked, so `--delete` never removes
+//!   what the snapshot holds.
 
 use std::collections::{HashMap, HashSet};
 use std::ffi::{OsStr, OsString};
@@ -104,6 +108,13 @@ pub struct Plan {
     pub files: Vec<FilePlan>,
     /// How many problems planning reported (skipped items).
     pub problems: u64,
+    /// Names in the snapshot that are not items (skipped sockets, entries
+    /// with problems), by directory item (`None`: the target).
+    pub(crate) kept: Vec<(Option<usize>, OsString)>,
+    /// Directory items whose listing could not be loaded.
+    pub(crate) partial_dirs: Vec<usize>,
+    /// The selection the plan was made with (`--delete` applies it too).
+    pub(crate) selection: Selection,
 }
 
 impl Plan {
@@ -150,7 +161,10 @@ pub fn plan(
         repo,
         selection,
         report,
-        plan: Plan::default(),
+        plan: Plan {
+            selection: selection.clone(),
+            ..Plan::default()
+        },
         links: HashMap::new(),
         stack: vec![Frame {
             nodes: tree.nodes.into_iter(),
@@ -159,6 +173,7 @@ pub fn plan(
             tree: *root,
             pending: None,
             item: None,
+            kept: Vec::new(),
         }],
     };
     planner.run();
@@ -179,6 +194,8 @@ struct Frame {
     pending: Option<Node>,
     /// The directory's item once it is in the plan.
     item: Option<usize>,
+    /// Names of this directory that are not restored but must be kept.
+    kept: Vec<OsString>,
 }
 
 struct Planner<'a> {
@@ -203,7 +220,9 @@ impl Planner<'_> {
     fn run(&mut self) {
         while let Some(frame) = self.stack.last_mut() {
             let Some(node) = frame.nodes.next() else {
-                self.stack.pop();
+                if let Some(done) = self.stack.pop() {
+                    self.finish_dir(done);
+                }
                 continue;
             };
             let parent_location = frame.location.clone();
@@ -223,10 +242,31 @@ impl Planner<'_> {
         }
     }
 
+    /// Remember the names a finished directory keeps, if it is planned.
+    fn finish_dir(&mut self, frame: Frame) {
+        let dir = if self.stack.is_empty() {
+            Some(None)
+        } else {
+            frame.item.map(Some)
+        };
+        if let Some(dir) = dir {
+            let kept = frame.kept.into_iter().map(|name| (dir, name));
+            self.plan.kept.extend(kept);
+        }
+    }
+
+    /// A name of the current directory that is not planned but exists in
+    /// the snapshot: `--delete` must keep it.
+    fn keep(&mut self, name: OsString) {
+        if let Some(frame) = self.stack.last_mut() {
+            frame.kept.push(name);
+        }
+    }
+
     fn visit(&mut self, node: Node, location: String) {
         let kind = match node.node_type {
             // restic does not restore sockets either.
-            NodeType::Socket => return,
+            NodeType::Socket => return self.keep(node.name),
             NodeType::Dir => return self.visit_dir(node, location),
             NodeType::File => None,
             NodeType::Symlink => Some(ItemKind::Symlink),
@@ -241,7 +281,7 @@ impl Planner<'_> {
                 if self.selection.select(&location, false).0 {
                     self.problem(location, what);
                 }
-                return;
+                return self.keep(node.name);
             }
         };
         if !self.selection.select(&location, false).0 {
@@ -261,7 +301,7 @@ impl Planner<'_> {
             if selected {
                 self.problem(location, "directory without subtree; skipped");
             }
-            return;
+            return self.keep(node.name);
         };
         if !descend {
             if selected {
@@ -274,11 +314,11 @@ impl Planner<'_> {
                 location,
                 format!("nested deeper than {MAX_DEPTH} levels; skipped"),
             );
-            return;
+            return self.keep(node.name);
         }
         if self.stack.iter().any(|f| f.tree == subtree) {
             self.problem(location, "tree contains itself (cycle); skipped");
-            return;
+            return self.keep(node.name);
         }
         let (pending, item) = if selected {
             (None, Some(self.add_item(node, ItemKind::Dir)))
@@ -293,8 +333,12 @@ impl Planner<'_> {
                 tree: subtree,
                 pending,
                 item,
+                kept: Vec::new(),
             }),
-            Err(e) => self.problem(location, format!("cannot load directory: {e}")),
+            Err(e) => {
+                self.plan.partial_dirs.extend(item);
+                self.problem(location, format!("cannot load directory: {e}"));
+            }
         }
     }
 
@@ -313,7 +357,7 @@ impl Planner<'_> {
             let Some(entry) = self.repo.lookup(&BlobHandle::new(BlobType::Data, *id)) else {
                 let message = Error::BlobNotInIndex(format!("data {id}")).to_string();
                 self.problem(location, format!("{message}; file skipped"));
-                return;
+                return self.keep(node.name.clone());
             };
             let length = entry.plaintext_len();
             blobs.push(BlobSlot {

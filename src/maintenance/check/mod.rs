@@ -26,7 +26,6 @@
 //! meanwhile.
 
 mod finding;
-mod parallel;
 mod read;
 mod structure;
 mod subset;
@@ -35,6 +34,7 @@ mod subset;
 mod tests;
 
 pub use finding::{Finding, PackProblem, TreeProblem};
+pub(crate) use subset::parse_size;
 pub use subset::{ReadDataSubset, MAX_BUCKETS};
 
 use std::collections::{HashMap, HashSet};
@@ -46,6 +46,7 @@ use crate::error::{Error, Result};
 use crate::format::index::IndexFile;
 use crate::id::{IndexId, PackId, TreeId};
 use crate::index::MasterIndex;
+use crate::maintenance::parallel;
 use crate::pack::HEADER_LENGTH_SIZE;
 use crate::repository::Repository;
 

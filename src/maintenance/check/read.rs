@@ -26,7 +26,8 @@ use crate::pack::{self, PackBlob};
 use crate::repository::Repository;
 
 use super::finding::{Finding, PackProblem};
-use super::{parallel, Recorder};
+use super::Recorder;
+use crate::maintenance::parallel;
 
 /// Bytes read from a pack per request (more only for a larger blob).
 const READ_WINDOW: u64 = 8 << 20;

@@ -26,7 +26,8 @@ use crate::index::MasterIndex;
 use crate::repository::Repository;
 
 use super::finding::{Finding, TreeProblem};
-use super::{parallel, Recorder};
+use super::Recorder;
+use crate::maintenance::parallel;
 
 /// What the structure check saw.
 pub(super) struct Structure {

@@ -106,7 +106,7 @@ impl FromStr for ReadDataSubset {
 }
 
 /// A byte count with an optional binary suffix (`b k m g t`, any case).
-fn parse_size(s: &str) -> Option<u64> {
+pub(crate) fn parse_size(s: &str) -> Option<u64> {
     let (number, unit) = match s.char_indices().last()? {
         (i, 'b' | 'B') => (&s[..i], 1u64),
         (i, 'k' | 'K') => (&s[..i], 1 << 10),

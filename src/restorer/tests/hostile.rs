@@ -191,7 +191,7 @@ fn corrupted_blob_is_not_written_and_the_rest_is_restored() {
     );
     // Verify agrees, and the repository was not modified.
     let mut found = Vec::new();
-    verify(&plan, tmp.path(), &mut |p| found.push(p)).unwrap();
+    verify(&plan, tmp.path(), None, &mut |p| found.push(p)).unwrap();
     assert_eq!(found.len(), 1);
     assert_eq!(mem.list(FileType::Pack).unwrap(), before);
 }

@@ -4,6 +4,7 @@
 
 mod hostile;
 mod metadata;
+mod options;
 
 use std::ffi::OsString;
 use std::path::Path;
@@ -75,10 +76,53 @@ pub(super) fn run(
     selection: &Selection,
     target: &Path,
 ) -> (Plan, RestoreStats, Vec<Problem>) {
-    let mut problems = Vec::new();
-    let plan = plan(repo, root, selection, &mut |p| problems.push(p)).unwrap();
-    let stats = restore(repo, &plan, target, &mut |p| problems.push(p)).unwrap();
-    (plan, stats, problems)
+    let (plan, restored, events) =
+        run_with(repo, root, selection, target, &RestoreOptions::default());
+    (plan, restored.stats, events.problems)
+}
+
+/// What a restore reported.
+#[derive(Debug, Default)]
+pub(super) struct Events {
+    pub problems: Vec<Problem>,
+    pub actions: Vec<(Action, String, u64)>,
+}
+
+impl Events {
+    /// The locations reported with `action`, in order.
+    pub fn with(&self, action: Action) -> Vec<&str> {
+        self.actions
+            .iter()
+            .filter(|(a, _, _)| *a == action)
+            .map(|(_, l, _)| l.as_str())
+            .collect()
+    }
+}
+
+impl Sink for Events {
+    fn problem(&mut self, problem: Problem) {
+        self.problems.push(problem);
+    }
+
+    fn action(&mut self, action: Action, location: &str, size: u64) {
+        self.actions.push((action, location.to_string(), size));
+    }
+}
+
+/// Plan and restore with options; returns the plan, the outcome and
+/// everything reported.
+pub(super) fn run_with(
+    repo: &Repository,
+    root: &TreeId,
+    selection: &Selection,
+    target: &Path,
+    opts: &RestoreOptions,
+) -> (Plan, Restored, Events) {
+    let mut events = Events::default();
+    let plan = plan(repo, root, selection, &mut |p| events.problems.push(p)).unwrap();
+    let progress = Progress::new();
+    let restored = restore(repo, &plan, target, opts, &progress, &mut events).unwrap();
+    (plan, restored, events)
 }
 
 /// Sorted names in a directory.
@@ -139,12 +183,12 @@ fn restores_nested_tree_with_multi_blob_files() {
             files_restored: 4,
             total_bytes: 100_004,
             bytes_restored: 100_004,
-            errors: 0,
+            ..RestoreStats::default()
         }
     );
     assert!(stats.is_complete());
 
-    let v = verify(&plan, &target, &mut |p| panic!("{p}")).unwrap();
+    let v = verify(&plan, &target, None, &mut |p| panic!("{p}")).unwrap();
     assert_eq!((v.files, v.files_ok, v.bytes), (2, 2, 100_004));
 }
 
@@ -251,7 +295,7 @@ fn verify_detects_changed_and_replaced_files() {
     std::fs::remove_file(tmp.path().join("b")).unwrap();
     std::os::unix::fs::symlink(tmp.path().join("c"), tmp.path().join("b")).unwrap();
     let mut found = Vec::new();
-    let v = verify(&plan, tmp.path(), &mut |p| found.push(p)).unwrap();
+    let v = verify(&plan, tmp.path(), None, &mut |p| found.push(p)).unwrap();
     assert_eq!((v.files, v.files_ok), (3, 1));
     let locations: Vec<&str> = found.iter().map(|p| p.location.as_str()).collect();
     assert_eq!(locations, vec!["/a", "/b"]);

@@ -2,14 +2,20 @@
 //!
 //! Flags, output and exit codes follow restic: 0 when everything was
 //! saved, 1 on a fatal error (no snapshot), 3 when the snapshot was saved
-//! but some items could not be read. The engine is
-//! [`cairn_core::archiver`]; this module only turns flags into
-//! [`BackupOptions`] and reports.
+//! but some items could not be read, 130 when interrupted (Ctrl+C or
+//! SIGTERM: a checkpoint is saved and the same command resumes; a second
+//! Ctrl+C exits at once). The engine is [`cairn_core::archiver`]; this
+//! module turns flags into [`BackupOptions`], handles the signals, and
+//! reports (progress in [`progress`]).
+
+mod progress;
 
 use std::ffi::OsString;
 use std::io::Read;
 use std::os::unix::ffi::OsStringExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context as _, Result};
@@ -109,15 +115,36 @@ pub struct Args {
     /// Do not upload or write any data, just show what would be done
     #[arg(short = 'n', long = "dry-run")]
     dry_run: bool,
+    /// Read this many files at once
+    #[arg(long = "read-concurrency", value_name = "N", default_value_t = 2)]
+    read_concurrency: usize,
+    /// Save a checkpoint this often, e.g. 5m, 90s, 1h30m (0 = only when interrupted)
+    #[arg(
+        long = "checkpoint-interval",
+        value_name = "DURATION",
+        default_value = "5m"
+    )]
+    checkpoint_interval: String,
+    /// Read a file that changed while it was read again, up to N times
+    #[arg(long = "changed-file-retries", value_name = "N", default_value_t = 2)]
+    changed_file_retries: u32,
+    /// Skip saving the snapshot if nothing changed since the parent snapshot
+    #[arg(long = "skip-if-unchanged")]
+    skip_if_unchanged: bool,
+    /// Do not count the files and bytes ahead of the backup (no totals, no ETA)
+    #[arg(long = "no-scan")]
+    no_scan: bool,
 }
 
 pub fn run(ctx: &Context, args: Args) -> Result<()> {
     check(&args)?;
     let text = !ctx.json() && !ctx.global.quiet;
+    let display = progress::Display::new(progress::Mode::detect(ctx.json(), ctx.global.quiet));
     let reporter = CliReporter {
         json: ctx.json(),
         text,
         verbose: ctx.global.verbose,
+        display: &display,
     };
     let mut targets = collect_targets(&args)?;
     if !args.stdin {
@@ -125,6 +152,12 @@ pub fn run(ctx: &Context, args: Args) -> Result<()> {
     }
     let time = args.time.as_deref().map(parse_time).transpose()?;
     let exclude = exclude_options(&args)?;
+    let checkpoint_interval =
+        parse_duration(&args.checkpoint_interval).context("--checkpoint-interval")?;
+    if args.read_concurrency == 0 {
+        bail!("--read-concurrency must be at least 1");
+    }
+    let interrupt = interrupt_flag()?;
 
     let opened = ctx.open_locked(LockKind::Shared)?;
     let repo = &opened.repo;
@@ -166,15 +199,41 @@ pub fn run(ctx: &Context, args: Args) -> Result<()> {
         },
         with_atime: args.with_atime,
         dry_run: args.dry_run,
+        read_concurrency: args.read_concurrency,
+        save_concurrency: 0,
+        checkpoint_interval: (!checkpoint_interval.is_zero()).then_some(checkpoint_interval),
+        changed_retries: args.changed_file_retries,
+        skip_if_unchanged: args.skip_if_unchanged,
+        no_scan: args.no_scan,
+        interrupt: Some(interrupt),
     };
     let archiver = Archiver::new(repo, opts);
-    let summary = if args.stdin {
-        let stdin: Box<dyn Read + Send> = Box::new(std::io::stdin());
-        archiver.backup_reader(stdin, &args.stdin_filename, &reporter)
-    } else {
-        archiver.backup(&targets, &reporter)
-    }
-    .context("unable to save snapshot")?;
+    let live = archiver.progress();
+    let result = std::thread::scope(|scope| {
+        let (done, wait) = std::sync::mpsc::channel::<()>();
+        let display = &display;
+        let live = &live;
+        scope.spawn(move || display.run(live, wait));
+        let result = if args.stdin {
+            let stdin: Box<dyn Read + Send> = Box::new(std::io::stdin());
+            archiver.backup_reader(stdin, &args.stdin_filename, &reporter)
+        } else {
+            archiver.backup(&targets, &reporter)
+        };
+        drop(done);
+        result
+    });
+    let summary = match result {
+        Ok(summary) => summary,
+        Err(cairn_core::Error::Interrupted) => {
+            eprintln!(
+                "backup interrupted: finished data and a checkpoint are saved; \
+                 run the same command again to resume"
+            );
+            return Err(crate::ExitStatus(EXIT_INTERRUPTED).into());
+        }
+        Err(e) => return Err(anyhow::Error::new(e).context("unable to save snapshot")),
+    };
 
     if ctx.json() {
         print_json(&SummaryJson::new(&summary))?;
@@ -188,6 +247,64 @@ pub fn run(ctx: &Context, args: Args) -> Result<()> {
         return Err(crate::ExitStatus(crate::EXIT_INCOMPLETE).into());
     }
     Ok(())
+}
+
+/// Exit status after an interrupt (128 + SIGINT, as shells report it).
+const EXIT_INTERRUPTED: u8 = 130;
+
+/// A flag set by SIGINT or SIGTERM; a second signal exits at once.
+fn interrupt_flag() -> Result<Arc<AtomicBool>> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let flag = Arc::new(AtomicBool::new(false));
+    for signal in [SIGINT, SIGTERM] {
+        // Registered first, so it sees the flag as it was before this
+        // signal: exit if an earlier signal already set it.
+        signal_hook::flag::register_conditional_shutdown(
+            signal,
+            i32::from(EXIT_INTERRUPTED),
+            flag.clone(),
+        )
+        .context("installing signal handlers")?;
+        signal_hook::flag::register(signal, flag.clone()).context("installing signal handlers")?;
+    }
+    Ok(flag)
+}
+
+/// A Go-style duration: `90s`, `5m`, `1h30m`, `500ms`, or a plain number
+/// of seconds.
+fn parse_duration(s: &str) -> Result<Duration> {
+    let s = s.trim();
+    if let Ok(secs) = s.parse::<u64>() {
+        return Ok(Duration::from_secs(secs));
+    }
+    let mut total = Duration::ZERO;
+    let mut rest = s;
+    if rest.is_empty() {
+        bail!("empty duration");
+    }
+    while !rest.is_empty() {
+        let digits = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        let value: f64 = rest[..digits]
+            .parse()
+            .with_context(|| format!("invalid duration {s:?}"))?;
+        rest = &rest[digits..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let scale = match &rest[..unit_len] {
+            "ms" => 0.001,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            other => bail!("invalid duration {s:?}: unknown unit {other:?}"),
+        };
+        rest = &rest[unit_len..];
+        total += Duration::try_from_secs_f64(value * scale)
+            .with_context(|| format!("invalid duration {s:?}"))?;
+    }
+    Ok(total)
 }
 
 /// Reject flag combinations restic rejects.
@@ -351,10 +468,11 @@ fn exclude_options(args: &Args) -> Result<ExcludeOptions> {
 }
 
 /// Prints what the engine reports, as restic does.
-struct CliReporter {
+struct CliReporter<'a> {
     json: bool,
     text: bool,
     verbose: u8,
+    display: &'a progress::Display,
 }
 
 #[derive(Serialize)]
@@ -370,36 +488,70 @@ struct ErrorMessage {
     message: String,
 }
 
-impl Reporter for CliReporter {
-    fn parent(&self, parent: Option<&SnapshotId>) {
+impl CliReporter<'_> {
+    /// A line on stdout (text mode), kept apart from the status block.
+    fn say(&self, line: &str) {
         if self.text {
-            match parent {
-                Some(id) => println!("using parent snapshot {}", id.short()),
-                None => println!("no parent snapshot found, will read all files"),
-            }
+            self.display.message_stdout(line);
         }
+    }
+
+    /// A JSON error line (restic's `error` message) on stderr.
+    fn json_error(&self, path: &Path, message: String, during: &'static str) {
+        let line = ErrorJson {
+            message_type: "error",
+            error: ErrorMessage { message },
+            during,
+            item: &path.to_string_lossy(),
+        };
+        if let Ok(s) = serde_json::to_string(&line) {
+            self.display.message(&s);
+        }
+    }
+}
+
+impl Reporter for CliReporter<'_> {
+    fn parent(&self, parent: Option<&SnapshotId>) {
+        match parent {
+            Some(id) => self.say(&format!("using parent snapshot {}", id.short())),
+            None => self.say("no parent snapshot found, will read all files"),
+        }
+    }
+
+    fn resuming(&self, checkpoints: &[SnapshotId]) {
+        let ids: Vec<String> = checkpoints.iter().map(|id| id.short()).collect();
+        self.say(&format!(
+            "resuming from checkpoint {}: finished files are not read again",
+            ids.join(", ")
+        ));
     }
 
     fn error(&self, path: &Path, error: &cairn_core::Error) {
         if self.json {
-            let line = ErrorJson {
-                message_type: "error",
-                error: ErrorMessage {
-                    message: error.to_string(),
-                },
-                during: "archival",
-                item: &path.to_string_lossy(),
-            };
-            if let Ok(s) = serde_json::to_string(&line) {
-                eprintln!("{s}");
-            }
+            self.json_error(path, error.to_string(), "archival");
         } else {
-            eprintln!("error: {error}");
+            self.display.message(&format!("error: {error}"));
         }
     }
 
     fn warning(&self, message: &str) {
-        eprintln!("{message}");
+        self.display.message(message);
+    }
+
+    fn changed_during_backup(&self, path: &Path) {
+        let message = "file changed while it was read, stored as last read";
+        if self.json {
+            self.json_error(path, message.to_string(), "changed_during_backup");
+        } else {
+            self.display
+                .message(&format!("warning: {}: {message}", path.display()));
+        }
+    }
+
+    fn checkpoint(&self, id: &SnapshotId) {
+        if self.verbose >= 1 {
+            self.say(&format!("checkpoint {} saved", id.short()));
+        }
     }
 
     fn item(&self, snapshot_path: &str, change: Change, _node: &Node) {
@@ -409,7 +561,7 @@ impl Reporter for CliReporter {
                 Change::Changed => "modified",
                 Change::Unmodified => "unchanged",
             };
-            println!("{what:<9} {snapshot_path}");
+            self.say(&format!("{what:<9} {snapshot_path}"));
         }
     }
 }
@@ -429,7 +581,19 @@ fn print_summary(summary: &BackupSummary, verbose: u8) {
         println!("Data Blobs:  {:5} new", s.data_blobs);
         println!("Tree Blobs:  {:5} new", s.tree_blobs);
     }
-    let verb = if summary.snapshot_id.is_none() {
+    if summary.changed_during_backup > 0 {
+        println!(
+            "Changed while read: {} files (stored as last read)",
+            summary.changed_during_backup
+        );
+    }
+    if summary.files_resumed > 0 {
+        println!(
+            "Resumed:     {:5} files continued from a checkpoint",
+            summary.files_resumed
+        );
+    }
+    let verb = if summary.dry_run {
         "Would add"
     } else {
         "Added"
@@ -441,24 +605,16 @@ fn print_summary(summary: &BackupSummary, verbose: u8) {
     );
     println!();
     println!(
-        "processed {} files, {} in {}",
+        "processed {} files, {} in {} (read {} from files)",
         s.total_files_processed,
         format_bytes(s.total_bytes_processed),
-        format_duration(summary.duration)
+        progress::format_duration(summary.duration),
+        format_bytes(summary.bytes_read),
     );
     if let Some(id) = &summary.snapshot_id {
         println!("snapshot {} saved", id.short());
-    }
-}
-
-/// restic's `m:ss`, or `h:mm:ss` past an hour.
-fn format_duration(d: Duration) -> String {
-    let secs = d.as_secs();
-    let (h, m, s) = (secs / 3600, secs / 60 % 60, secs % 60);
-    if h > 0 {
-        format!("{h}:{m:02}:{s:02}")
-    } else {
-        format!("{m}:{s:02}")
+    } else if summary.skipped {
+        println!("skipped creating snapshot: nothing changed since the parent");
     }
 }
 
@@ -483,6 +639,15 @@ struct SummaryJson {
     snapshot_id: Option<String>,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     dry_run: bool,
+    /// cairn: bytes actually read from files.
+    bytes_read: u64,
+    /// cairn: files that kept changing while they were read.
+    files_changed_during_backup: u64,
+    /// cairn: files continued from a checkpoint.
+    files_resumed: u64,
+    /// cairn: no snapshot saved, nothing changed (`--skip-if-unchanged`).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    skipped: bool,
 }
 
 impl SummaryJson {
@@ -504,7 +669,11 @@ impl SummaryJson {
             total_bytes_processed: s.total_bytes_processed,
             total_duration: summary.duration.as_secs_f64(),
             snapshot_id: summary.snapshot_id.map(|id| id.to_hex()),
-            dry_run: summary.snapshot_id.is_none(),
+            dry_run: summary.dry_run,
+            bytes_read: summary.bytes_read,
+            files_changed_during_backup: summary.changed_during_backup,
+            files_resumed: summary.files_resumed,
+            skipped: summary.skipped,
         }
     }
 }
@@ -514,10 +683,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn durations_like_restic() {
-        assert_eq!(format_duration(Duration::from_millis(900)), "0:00");
-        assert_eq!(format_duration(Duration::from_secs(75)), "1:15");
-        assert_eq!(format_duration(Duration::from_secs(3723)), "1:02:03");
+    fn durations_parse_like_go() {
+        assert_eq!(parse_duration("90").unwrap(), Duration::from_secs(90));
+        assert_eq!(parse_duration("5m").unwrap(), Duration::from_secs(300));
+        assert_eq!(parse_duration("1h30m").unwrap(), Duration::from_secs(5400));
+        assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
+        assert_eq!(parse_duration("1.5s").unwrap(), Duration::from_millis(1500));
+        for bad in ["", "5x", "m", "1d"] {
+            assert!(parse_duration(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

@@ -97,18 +97,18 @@ impl Printer {
             Event::Done(Phase::LoadIndex) => {
                 if self.suggest_rebuild_index {
                     println!(
-                        "This is non-critical, you can run `restic rebuild-index' to correct this"
+                        "This is non-critical, you can run `cairn repair index' to correct this"
                     );
                 }
                 if self.mixed_packs {
-                    println!("Mixed packs with tree and data blobs are non-critical, you can run `restic prune` to correct this.");
+                    println!("Mixed packs with tree and data blobs are non-critical, you can run `cairn prune` to correct this.");
                 }
             }
             Event::Done(Phase::CheckPacks) => {
                 if self.unreferenced_packs > 0 {
                     self.say(&format!(
                         "{} additional files were found in the repo, which likely contain duplicate data.\n\
-                         This is non-critical, you can run `restic prune` to correct this.",
+                         This is non-critical, you can run `cairn prune` to correct this.",
                         self.unreferenced_packs
                     ));
                 }

@@ -53,9 +53,10 @@ pub fn run(ctx: &Context, args: Args) -> Result<()> {
 
     let opened = ctx.open_indexed()?;
     let repo = &opened.repo;
-    let (id, sn, sub) = find_snapshot(repo, &args.snapshot, &args.filter.filter())?;
-    if sub.is_some() {
-        bail!("ls does not support snapshot:subfolder; list the folder as a DIR argument instead");
+    let (id, mut sn, sub) = find_snapshot(repo, &args.snapshot, &args.filter.filter())?;
+    // `snapshot:subfolder` lists that folder as if it were the root.
+    if let Some(sub) = sub.as_deref() {
+        sn.tree = crate::cmd::restore::subfolder_tree(repo, &id, &sn.tree, sub)?;
     }
 
     let mut out = std::io::stdout().lock();
@@ -209,7 +210,7 @@ pub fn go_mode_string(mode: u32) -> String {
 }
 
 /// One line of text output (restic's `formatNode`).
-fn format_node(path: &str, node: &Node, long: bool) -> String {
+pub(crate) fn format_node(path: &str, node: &Node, long: bool) -> String {
     if !long {
         return path.to_string();
     }

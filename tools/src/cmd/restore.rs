@@ -3,15 +3,22 @@
 //!
 //! Problems with single files are printed as restic does (`ignoring error
 //! for /path: …`, or JSON error lines with `--json`) and the restore goes
-//! on; if there were any, the command ends with exit status 3. The
-//! repository is opened with a shared lock and only read.
+//! on; if there were any, the command ends with exit status 3. Progress is
+//! a status line on a terminal, or a JSON `status` line every second with
+//! `--json`; `-vv` (`-vvv` with `--json`) lists every item. The repository
+//! is opened with a shared lock and only read.
 
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _, Result};
 use cairn_core::filter::{read_pattern_file, PatternSet};
-use cairn_core::restorer::{self, Problem, RestoreStats, Selection};
+use cairn_core::restorer::{
+    self, Action, Overwrite, Problem, Progress, ProgressState, RestoreOptions, Selection, Sink,
+    XattrSelection,
+};
 use cairn_core::tree::select::find_snapshot;
 use serde::Serialize;
 
@@ -49,7 +56,25 @@ pub struct Args {
     /// Same as --include-file but ignores casing of filenames in patterns
     #[arg(long = "iinclude-file", value_name = "FILE")]
     iinclude_file: Vec<PathBuf>,
-    /// Verify restored files content
+    /// Overwrite behavior, one of (always|if-changed|if-newer|never)
+    #[arg(long, value_name = "BEHAVIOR", default_value = "always")]
+    overwrite: String,
+    /// Delete files from target directory if they do not exist in snapshot
+    #[arg(long)]
+    delete: bool,
+    /// Restore files as sparse
+    #[arg(long)]
+    sparse: bool,
+    /// Include xattr by pattern (can be specified multiple times)
+    #[arg(long = "include-xattr", value_name = "PATTERN")]
+    include_xattr: Vec<String>,
+    /// Exclude xattr by pattern (can be specified multiple times)
+    #[arg(long = "exclude-xattr", value_name = "PATTERN")]
+    exclude_xattr: Vec<String>,
+    /// Set owners by the user and group names recorded in the snapshot (numeric ids when a name is unknown)
+    #[arg(long = "ownership-by-name")]
+    ownership_by_name: bool,
+    /// Verify restored files content (and check existing files by content, not by size and mtime)
     #[arg(long)]
     verify: bool,
     /// Do not write any data, just show what would be done
@@ -66,7 +91,7 @@ pub struct Args {
 /// Every pattern of one kind, in order: the options first, then the
 /// files. All `--include`s form ONE pattern set (so a later `!pattern`
 /// cancels an earlier one); the case-insensitive ones a second set.
-fn pattern_set(
+pub(crate) fn pattern_set(
     plain: &[String],
     plain_files: &[PathBuf],
     insensitive: &[String],
@@ -87,20 +112,65 @@ fn pattern_set(
     Ok(set)
 }
 
-/// restic's JSON summary line (zero fields are left out, as restic does).
+/// The tree of the folder `path` of a snapshot (`snapshot:subfolder`);
+/// `""` and `"/"` are the root.
+pub(crate) fn subfolder_tree(
+    repo: &cairn_core::repository::Repository,
+    id: &cairn_core::id::SnapshotId,
+    root: &cairn_core::id::TreeId,
+    path: &str,
+) -> Result<cairn_core::id::TreeId> {
+    if path.split('/').all(|c| c.is_empty() || c == ".") {
+        return Ok(*root);
+    }
+    match cairn_core::tree::resolve_path(repo, root, path)? {
+        Some(node) if node.is_dir() => node
+            .subtree
+            .with_context(|| format!("folder {path:?} has no subtree")),
+        _ => bail!("{path:?} is not a folder in snapshot {}", id.short()),
+    }
+}
+
+/// restic's JSON status and summary lines (zero fields are left out, as
+/// restic does; `percent_done` only in status lines).
 #[derive(Serialize)]
-struct Summary {
+struct StatusLine {
     message_type: &'static str,
     #[serde(skip_serializing_if = "is_zero")]
     seconds_elapsed: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    percent_done: Option<f64>,
     #[serde(skip_serializing_if = "is_zero")]
     total_files: u64,
     #[serde(skip_serializing_if = "is_zero")]
     files_restored: u64,
     #[serde(skip_serializing_if = "is_zero")]
+    files_skipped: u64,
+    #[serde(skip_serializing_if = "is_zero")]
+    files_deleted: u64,
+    #[serde(skip_serializing_if = "is_zero")]
     total_bytes: u64,
     #[serde(skip_serializing_if = "is_zero")]
     bytes_restored: u64,
+    #[serde(skip_serializing_if = "is_zero")]
+    bytes_skipped: u64,
+}
+
+impl StatusLine {
+    fn new(kind: &'static str, s: &ProgressState, elapsed: Duration) -> Self {
+        StatusLine {
+            message_type: kind,
+            seconds_elapsed: elapsed.as_secs(),
+            percent_done: (kind == "status").then(|| s.fraction_done()),
+            total_files: s.files_total,
+            files_restored: s.files_restored,
+            files_skipped: s.files_skipped,
+            files_deleted: s.files_deleted,
+            total_bytes: s.bytes_total,
+            bytes_restored: s.bytes_restored,
+            bytes_skipped: s.bytes_skipped,
+        }
+    }
 }
 
 fn is_zero(v: &u64) -> bool {
@@ -119,6 +189,15 @@ struct ErrorLine<'a> {
 #[derive(Serialize)]
 struct ErrorMessage<'a> {
     message: &'a str,
+}
+
+/// restic's JSON line for one finished item (`--json -vvv`).
+#[derive(Serialize)]
+struct VerboseLine<'a> {
+    message_type: &'static str,
+    action: &'static str,
+    item: &'a str,
+    size: u64,
 }
 
 /// Print one problem on stderr.
@@ -149,6 +228,83 @@ fn format_duration(d: Duration) -> String {
     }
 }
 
+/// Where the restore's problems and finished items are printed.
+struct Printer {
+    json: bool,
+    verbose: u8,
+    errors: u64,
+    /// A status line is on the terminal and must be cleared first.
+    status_shown: &'static AtomicBool,
+}
+
+static STATUS_SHOWN: AtomicBool = AtomicBool::new(false);
+
+impl Printer {
+    fn clear_status(&self) {
+        if self.status_shown.swap(false, Ordering::Relaxed) {
+            print!("\r\x1b[2K");
+        }
+    }
+}
+
+impl Sink for Printer {
+    fn problem(&mut self, problem: Problem) {
+        self.errors += 1;
+        self.clear_status();
+        print_problem(self.json, "restore", &problem);
+    }
+
+    fn action(&mut self, action: Action, location: &str, size: u64) {
+        if self.json {
+            if self.verbose >= 3 && action != Action::Skipped {
+                let _ = print_json(&VerboseLine {
+                    message_type: "verbose_status",
+                    action: action.as_str(),
+                    item: location,
+                    size,
+                });
+            }
+        } else if self.verbose >= 2 {
+            self.clear_status();
+            match action {
+                Action::Restored if size == 0 => println!("{:<9} {location}", action.as_str()),
+                Action::Deleted | Action::Skipped => {
+                    println!("{:<9} {location}", action.as_str())
+                }
+                _ => println!(
+                    "{:<9} {location} with size {}",
+                    action.as_str(),
+                    format_bytes(size)
+                ),
+            }
+        }
+    }
+}
+
+/// The status text of a running restore, as restic prints it.
+fn status_text(s: &ProgressState, elapsed: Duration) -> String {
+    let percent = s.fraction_done() * 100.0;
+    let mut line = format!(
+        "[{}] {percent:.2}%  {} files/dirs {}, total {} files/dirs {}",
+        format_duration(elapsed),
+        s.files_restored,
+        format_bytes(s.bytes_restored),
+        s.files_total,
+        format_bytes(s.bytes_total)
+    );
+    if s.files_skipped > 0 {
+        line += &format!(
+            ", skipped {} files/dirs {}",
+            s.files_skipped,
+            format_bytes(s.bytes_skipped)
+        );
+    }
+    if s.files_deleted > 0 {
+        line += &format!(", deleted {} files/dirs", s.files_deleted);
+    }
+    line
+}
+
 pub fn run(ctx: &Context, args: Args) -> Result<()> {
     if args.target.as_os_str().is_empty() {
         bail!("please specify a directory to restore to (--target)");
@@ -165,7 +321,24 @@ pub fn run(ctx: &Context, args: Args) -> Result<()> {
         &args.iexclude,
         &args.iexclude_file,
     )?;
+    if args.delete
+        && args.target == std::path::Path::new("/")
+        && include.is_empty()
+        && exclude.is_empty()
+    {
+        bail!("'--target / --delete' must be combined with an include or exclude filter");
+    }
     let selection = Selection::new(include, exclude)?;
+    let opts = RestoreOptions {
+        overwrite: args.overwrite.parse::<Overwrite>()?,
+        delete: args.delete,
+        dry_run: args.dry_run,
+        verify: args.verify,
+        sparse: args.sparse,
+        xattrs: XattrSelection::new(&args.include_xattr, &args.exclude_xattr)?,
+        ownership_by_name: args.ownership_by_name,
+        workers: 0,
+    };
     let json = ctx.json();
     let chatty = !ctx.global.quiet && !json;
 
@@ -173,13 +346,8 @@ pub fn run(ctx: &Context, args: Args) -> Result<()> {
     let repo = &opened.repo;
     let (id, sn, sub) = find_snapshot(repo, &args.snapshot, &args.filter.filter())?;
     let root = match sub.as_deref() {
-        None | Some("") | Some("/") => sn.tree,
-        Some(path) => match cairn_core::tree::resolve_path(repo, &sn.tree, path)? {
-            Some(node) if node.is_dir() => node
-                .subtree
-                .with_context(|| format!("folder {path:?} has no subtree"))?,
-            _ => bail!("{path:?} is not a folder in snapshot {}", id.short()),
-        },
+        None => sn.tree,
+        Some(path) => subfolder_tree(repo, &id, &sn.tree, path)?,
     };
     if chatty {
         println!(
@@ -190,38 +358,35 @@ pub fn run(ctx: &Context, args: Args) -> Result<()> {
     }
 
     let start = Instant::now();
-    let mut errors = 0u64;
-    let mut report = |p: Problem| {
-        errors += 1;
-        print_problem(json, "restore", &p);
+    let mut printer = Printer {
+        json,
+        verbose: ctx.global.verbose,
+        errors: 0,
+        status_shown: &STATUS_SHOWN,
     };
-    let plan = restorer::plan(repo, &root, &selection, &mut report)?;
-    if args.dry_run {
-        if chatty {
-            if ctx.global.verbose > 0 {
-                for i in 0..plan.items.len() {
-                    println!("would restore {}", plan.location(i));
-                }
-            }
-            println!(
-                "Summary: Would restore {} files/dirs ({})",
-                plan.items.len(),
-                format_bytes(plan.total_bytes())
-            );
+    let plan = restorer::plan(repo, &root, &selection, &mut |p| printer.problem(p))?;
+    let progress = Progress::new();
+    let show_status = !ctx.global.quiet && (json || std::io::stdout().is_terminal());
+    let finished = AtomicBool::new(false);
+    let restored = std::thread::scope(|scope| {
+        if show_status {
+            scope.spawn(|| status_loop(&progress, &finished, json, start));
         }
-        return finish(errors);
-    }
-    let stats = restorer::restore(repo, &plan, &args.target, &mut report)?;
-    print_summary(ctx, &stats, start.elapsed())?;
-    finish(errors)?;
+        let result = restorer::restore(repo, &plan, &args.target, &opts, &progress, &mut printer);
+        finished.store(true, Ordering::Relaxed);
+        result
+    })?;
+    printer.clear_status();
+    print_summary(ctx, &progress.state(), &restored.stats, start.elapsed())?;
+    finish(printer.errors)?;
 
-    if args.verify {
+    if args.verify && !args.dry_run {
         if chatty {
             println!("verifying files in {}", args.target.display());
         }
         let start = Instant::now();
         let mut verify_errors = 0u64;
-        let checked = restorer::verify(&plan, &args.target, &mut |p| {
+        let checked = restorer::verify(&plan, &args.target, Some(&restored.files), &mut |p| {
             verify_errors += 1;
             print_problem(json, "verify", &p);
         })?;
@@ -238,37 +403,82 @@ pub fn run(ctx: &Context, args: Args) -> Result<()> {
     Ok(())
 }
 
-fn print_summary(ctx: &Context, stats: &RestoreStats, elapsed: Duration) -> Result<()> {
+/// Print progress until the restore is finished: a JSON status line every
+/// second, or a terminal status line ten times a second.
+fn status_loop(progress: &Progress, finished: &AtomicBool, json: bool, start: Instant) {
+    let interval = if json {
+        Duration::from_secs(1)
+    } else {
+        Duration::from_millis(100)
+    };
+    let mut next = Instant::now() + interval;
+    while !finished.load(Ordering::Relaxed) {
+        std::thread::sleep(Duration::from_millis(20));
+        if Instant::now() < next {
+            continue;
+        }
+        next += interval;
+        let state = progress.state();
+        if json {
+            let _ = print_json(&StatusLine::new("status", &state, start.elapsed()));
+        } else {
+            let mut out = std::io::stdout().lock();
+            let _ = write!(out, "\r\x1b[2K{}", status_text(&state, start.elapsed()));
+            let _ = out.flush();
+            STATUS_SHOWN.store(true, Ordering::Relaxed);
+        }
+    }
+}
+
+fn print_summary(
+    ctx: &Context,
+    state: &ProgressState,
+    stats: &restorer::RestoreStats,
+    elapsed: Duration,
+) -> Result<()> {
     if ctx.json() {
-        return print_json(&Summary {
-            message_type: "summary",
-            seconds_elapsed: elapsed.as_secs(),
-            total_files: stats.total_files,
-            files_restored: stats.files_restored,
-            total_bytes: stats.total_bytes,
-            bytes_restored: stats.bytes_restored,
-        });
+        let mut line = StatusLine::new("summary", state, elapsed);
+        line.total_files = stats.total_files;
+        line.files_restored = stats.files_restored;
+        line.files_skipped = stats.files_skipped;
+        line.files_deleted = stats.files_deleted;
+        line.total_bytes = stats.total_bytes;
+        line.bytes_restored = stats.bytes_restored;
+        line.bytes_skipped = stats.bytes_skipped;
+        return print_json(&line);
     }
     if ctx.global.quiet {
         return Ok(());
     }
-    if stats.files_restored == stats.total_files && stats.bytes_restored == stats.total_bytes {
-        println!(
-            "Summary: Restored {} files/dirs ({}) in {}",
-            stats.total_files,
-            format_bytes(stats.total_bytes),
-            format_duration(elapsed)
-        );
-    } else {
-        println!(
-            "Summary: Restored {} / {} files/dirs ({} / {}) in {}",
-            stats.files_restored,
-            stats.total_files,
-            format_bytes(stats.bytes_restored),
-            format_bytes(stats.total_bytes),
-            format_duration(elapsed)
+    let mut summary =
+        if stats.files_restored == stats.total_files && stats.bytes_restored == stats.total_bytes {
+            format!(
+                "Summary: Restored {} files/dirs ({}) in {}",
+                stats.total_files,
+                format_bytes(stats.total_bytes),
+                format_duration(elapsed)
+            )
+        } else {
+            format!(
+                "Summary: Restored {} / {} files/dirs ({} / {}) in {}",
+                stats.files_restored,
+                stats.total_files,
+                format_bytes(stats.bytes_restored),
+                format_bytes(stats.total_bytes),
+                format_duration(elapsed)
+            )
+        };
+    if stats.files_skipped > 0 {
+        summary += &format!(
+            ", skipped {} files/dirs {}",
+            stats.files_skipped,
+            format_bytes(stats.bytes_skipped)
         );
     }
+    if stats.files_deleted > 0 {
+        summary += &format!(", deleted {} files/dirs", stats.files_deleted);
+    }
+    println!("{summary}");
     Ok(())
 }
 
@@ -304,5 +514,27 @@ mod tests {
         assert!(set.matches("/src/main.rs"));
         assert!(!set.matches("/src/vendor/x.rs"), "the later ! cancels");
         assert!(set.matches("/docs/readme"), "case-insensitive set");
+    }
+
+    #[test]
+    fn status_line_like_restic() {
+        let s = ProgressState {
+            files_total: 10,
+            files_restored: 4,
+            files_skipped: 2,
+            bytes_total: 2048,
+            bytes_restored: 1024,
+            bytes_skipped: 5,
+            ..ProgressState::default()
+        };
+        assert_eq!(
+            status_text(&s, Duration::from_secs(65)),
+            "[1:05] 50.00%  4 files/dirs 1.000 KiB, total 10 files/dirs 2.000 KiB, skipped 2 files/dirs 5 B"
+        );
+        let json = serde_json::to_string(&StatusLine::new("summary", &s, Duration::ZERO)).unwrap();
+        assert_eq!(
+            json,
+            r#"{"message_type":"summary","total_files":10,"files_restored":4,"files_skipped":2,"total_bytes":2048,"bytes_restored":1024,"bytes_skipped":5}"#
+        );
     }
 }

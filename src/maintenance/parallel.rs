@@ -1,4 +1,5 @@
-//! A small, bounded worker pool for the checker's I/O-bound loops.
+//! A small, bounded worker pool for the I/O-bound loops of `check`,
+//! `prune`, `repair` and `copy`.
 //!
 //! [`map`] runs `work` on every item in `threads` scoped threads and hands
 //! each result to `sink` on the calling thread, so the sink needs neither
@@ -11,7 +12,7 @@ use crossbeam_channel::bounded;
 
 /// Apply `work` to every item on up to `threads` threads (at least one),
 /// passing each result to `sink` on the calling thread as it completes.
-pub(super) fn map<T, R, W, S>(threads: usize, items: Vec<T>, work: W, mut sink: S)
+pub(crate) fn map<T, R, W, S>(threads: usize, items: Vec<T>, work: W, mut sink: S)
 where
     T: Send,
     R: Send,

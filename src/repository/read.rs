@@ -1,0 +1,391 @@
+//! Batched blob reads: several blobs of one pack with one ranged read.
+//!
+//! [`Repository::load_blobs`] is the fast path for readers that want many
+//! blobs at once (a FUSE mount reading ahead in a big file): it looks the
+//! blobs up, sorts them by pack and offset, coalesces neighbours into
+//! *runs* (same pack, gaps of at most [`MAX_GAP`] bytes, spans of at most
+//! [`MAX_SPAN`] bytes), reads each run with one backend call and decodes
+//! every blob from its slice of the run.
+//!
+//! Invariants (the same as [`Repository::load_blob`]'s):
+//! - every blob's MAC is verified, its plaintext decompressed with a bound
+//!   taken from the index and its SHA-256 compared with its id, so a
+//!   corrupted pack or a wrong index entry is an error, never wrong data;
+//! - results come back one per requested handle, in request order; a
+//!   failing blob fails alone (a run whose read fails is retried blob by
+//!   blob, so each blob gets its own precise error);
+//! - allocations are bounded by the backend's file sizes and [`MAX_SPAN`],
+//!   never by lengths an (untrusted) index claims: a claimed plaintext
+//!   length above [`BULK_LIMIT`] takes the streaming decoder, which only
+//!   grows its output as real output arrives.
+
+use std::cell::RefCell;
+
+use crate::backend::FileType;
+use crate::blob::BlobHandle;
+use crate::error::{Error, Result};
+use crate::id::Id;
+use crate::index::IndexEntry;
+use crate::pack::{self, PackBlob};
+
+use super::Repository;
+
+/// Largest gap between two blobs of a run: the bytes between them are read
+/// and thrown away, which is cheaper than a second request.
+pub const MAX_GAP: u64 = 64 << 10;
+
+/// Largest span of one run (one backend read).
+pub const MAX_SPAN: u64 = 16 << 20;
+
+/// Compressed blobs claiming at most this plaintext length are decoded in
+/// one call into a buffer of exactly that size; larger claims use the
+/// streaming decoder of [`crate::compression::decompress`].
+pub const BULK_LIMIT: u32 = 64 << 20;
+
+/// One blob of a run: where it is in the request and where in the pack.
+#[derive(Clone, Copy, Debug)]
+struct Wanted {
+    slot: usize,
+    handle: BlobHandle,
+    entry: IndexEntry,
+}
+
+impl Wanted {
+    fn start(&self) -> u64 {
+        u64::from(self.entry.offset)
+    }
+
+    fn end(&self) -> u64 {
+        self.start() + u64::from(self.entry.length)
+    }
+}
+
+impl Repository {
+    /// Load, verify and return several blobs; one result per handle, in
+    /// order. Blobs stored next to each other in one pack are read with
+    /// one backend request.
+    pub fn load_blobs(&self, handles: &[BlobHandle]) -> Vec<Result<Vec<u8>>> {
+        let mut results: Vec<Option<Result<Vec<u8>>>> = handles.iter().map(|_| None).collect();
+        self.load_blobs_each(handles, |slot, result| {
+            if let Some(r) = results.get_mut(slot) {
+                *r = Some(result);
+            }
+        });
+        results
+            .into_iter()
+            .map(|r| r.unwrap_or_else(|| Err(Error::corrupt("blob batch", "blob was not loaded"))))
+            .collect()
+    }
+
+    /// Like [`load_blobs`](Self::load_blobs), but hand each result to
+    /// `done(position in handles, result)` as soon as it is decoded (in
+    /// pack order, not request order), so a consumer can use the first
+    /// blobs while the rest are still being decoded.
+    pub fn load_blobs_each(
+        &self,
+        handles: &[BlobHandle],
+        mut done: impl FnMut(usize, Result<Vec<u8>>),
+    ) {
+        let mut wanted = Vec::with_capacity(handles.len());
+        {
+            let index = self.index.read();
+            for (slot, handle) in handles.iter().enumerate() {
+                match index.get(handle) {
+                    Some(entry) => wanted.push(Wanted {
+                        slot,
+                        handle: *handle,
+                        entry,
+                    }),
+                    None => done(
+                        slot,
+                        Err(Error::BlobNotInIndex(format!(
+                            "{} {}",
+                            handle.tpe, handle.id
+                        ))),
+                    ),
+                }
+            }
+        }
+        for run in runs(wanted) {
+            self.load_run(&run, &mut done);
+        }
+    }
+
+    /// Read one run and decode its blobs; on a failed read, fall back to
+    /// one read per blob.
+    fn load_run(&self, run: &[Wanted], done: &mut impl FnMut(usize, Result<Vec<u8>>)) {
+        let (Some(first), Some(last)) = (run.first(), run.last()) else {
+            return;
+        };
+        let base = first.start();
+        let data = if run.len() == 1 {
+            None
+        } else {
+            self.backend
+                .read_range(
+                    FileType::Pack,
+                    &first.entry.pack.to_hex(),
+                    base,
+                    last.end() - base,
+                )
+                .ok()
+        };
+        for w in run {
+            let pb = w.entry.to_pack_blob(&w.handle);
+            let result = match &data {
+                Some(data) => {
+                    // Runs are sorted and the read returned exactly the
+                    // requested span, so the slice is in bounds.
+                    let from = (w.start() - base) as usize;
+                    let to = (w.end() - base) as usize;
+                    match data.get(from..to) {
+                        Some(slice) => decode(self, &pb, &w.entry, slice),
+                        None => self.load_blob_from(&w.handle, &w.entry),
+                    }
+                }
+                None => self
+                    .backend
+                    .read_range(
+                        FileType::Pack,
+                        &w.entry.pack.to_hex(),
+                        w.start(),
+                        u64::from(w.entry.length),
+                    )
+                    .and_then(|enc| decode(self, &pb, &w.entry, &enc)),
+            };
+            done(w.slot, result);
+        }
+    }
+}
+
+/// Group blobs into runs: sorted by (pack, offset); a run continues while
+/// the next blob is in the same pack, starts at or after the previous end
+/// within [`MAX_GAP`], and the span stays within [`MAX_SPAN`].
+fn runs(mut wanted: Vec<Wanted>) -> Vec<Vec<Wanted>> {
+    wanted.sort_by_key(|w| (w.entry.pack, w.entry.offset, w.slot));
+    let mut out: Vec<Vec<Wanted>> = Vec::new();
+    for w in wanted {
+        if let Some(run) = out.last_mut() {
+            if let (Some(first), Some(prev)) = (run.first(), run.last()) {
+                let joins = prev.entry.pack == w.entry.pack
+                    && w.start() >= prev.end()
+                    && w.start() - prev.end() <= MAX_GAP
+                    && w.end() - first.start() <= MAX_SPAN;
+                if joins {
+                    run.push(w);
+                    continue;
+                }
+            }
+        }
+        out.push(vec![w]);
+    }
+    out
+}
+
+thread_local! {
+    /// One zstd decompression context per thread, reused across blobs.
+    static DECOMPRESSOR: RefCell<Option<zstd::bulk::Decompressor<'static>>> =
+        const { RefCell::new(None) };
+}
+
+/// Decode one encrypted blob. Compressed blobs of a sane claimed size are
+/// decompressed in one call into an exactly sized buffer; everything else
+/// goes through [`pack::decode_blob`].
+fn decode(
+    repo: &Repository,
+    pb: &PackBlob,
+    entry: &IndexEntry,
+    encrypted: &[u8],
+) -> Result<Vec<u8>> {
+    let expected = match pb.uncompressed_length {
+        Some(n) if n <= BULK_LIMIT && encrypted.len() == pb.length as usize => n,
+        _ => return pack::decode_blob(&repo.key, &entry.pack, pb, encrypted),
+    };
+    let what = || format!("{} in pack {}", pb.handle(), entry.pack);
+    let compressed = repo
+        .key
+        .decrypt(encrypted)
+        .map_err(|_| Error::MacMismatch(what()))?;
+    let plain = decompress_exact(&compressed, expected as usize)
+        .map_err(|reason| Error::corrupt(what(), reason))?;
+    let actual = Id::hash(&plain);
+    if actual != pb.id.0 {
+        return Err(Error::HashMismatch {
+            what: what(),
+            expected: pb.id.to_hex(),
+            actual: actual.to_hex(),
+        });
+    }
+    Ok(plain)
+}
+
+/// Decompress zstd frames into exactly `len` bytes.
+fn decompress_exact(data: &[u8], len: usize) -> std::result::Result<Vec<u8>, String> {
+    if data.is_empty() {
+        return if len == 0 {
+            Ok(Vec::new())
+        } else {
+            Err(format!("decompressed to 0 bytes, expected {len}"))
+        };
+    }
+    DECOMPRESSOR.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        if slot.is_none() {
+            let mut d = zstd::bulk::Decompressor::new().map_err(|e| format!("zstd: {e}"))?;
+            // Windows up to 2^31 bytes, zstd's own maximum on 64-bit; the
+            // output buffer below bounds what a frame can produce anyway.
+            d.set_parameter(zstd::zstd_safe::DParameter::WindowLogMax(31))
+                .map_err(|e| format!("zstd: {e}"))?;
+            *slot = Some(d);
+        }
+        let Some(d) = slot.as_mut() else {
+            return Err("zstd: no decompression context".to_string());
+        };
+        let mut out = Vec::with_capacity(len);
+        let n = d
+            .decompress_to_buffer(data, &mut out)
+            .map_err(|e| format!("cannot decompress: {e}"))?;
+        if n != len {
+            return Err(format!("decompressed to {n} bytes, expected {len}"));
+        }
+        Ok(out)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::{Backend, MemBackend};
+    use crate::blob::BlobType;
+    use crate::compression::CompressionMode;
+    use crate::crypto::kdf::KdfParams;
+    use crate::id::BlobId;
+    use crate::repository::InitOptions;
+    use std::sync::Arc;
+
+    fn init(backend: Arc<dyn Backend>) -> Repository {
+        let opts = InitOptions {
+            kdf: KdfParams::insecure_fast(),
+            ..InitOptions::default()
+        };
+        Repository::init(backend, b"pw", &opts).unwrap()
+    }
+
+    fn repo(compression: CompressionMode) -> Repository {
+        let mut r = init(Arc::new(MemBackend::new()));
+        r.set_compression(compression);
+        r
+    }
+
+    fn data(seed: u64, len: usize) -> Vec<u8> {
+        let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+        (0..len)
+            .map(|i| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                // Half random, half repetitive: compressible but not trivially.
+                if i % 64 < 32 {
+                    x as u8
+                } else {
+                    (i % 7) as u8
+                }
+            })
+            .collect()
+    }
+
+    fn save(r: &Repository, blobs: &[Vec<u8>]) -> Vec<BlobHandle> {
+        let hs = blobs
+            .iter()
+            .map(|b| BlobHandle::new(BlobType::Data, r.save_blob(BlobType::Data, b).unwrap().0))
+            .collect();
+        r.flush().unwrap();
+        hs
+    }
+
+    #[test]
+    fn batch_equals_single_loads_in_request_order() {
+        for mode in [CompressionMode::Off, CompressionMode::Auto] {
+            let r = repo(mode);
+            let blobs: Vec<Vec<u8>> = (0..12).map(|i| data(i, 1000 + 777 * i as usize)).collect();
+            let hs = save(&r, &blobs);
+            // Shuffled, with a duplicate and an unknown blob.
+            let unknown = BlobHandle::new(BlobType::Data, BlobId(Id::hash(b"nope")));
+            let order = [5usize, 0, 11, 3, 3, 7, 1, 2, 4, 6, 8, 9, 10];
+            let mut req: Vec<BlobHandle> = order.iter().map(|&i| hs[i]).collect();
+            req.insert(4, unknown);
+            let got = r.load_blobs(&req);
+            assert_eq!(got.len(), req.len());
+            for (h, g) in req.iter().zip(&got) {
+                if *h == unknown {
+                    assert!(matches!(g, Err(Error::BlobNotInIndex(_))), "{mode:?}");
+                } else {
+                    let i = hs.iter().position(|x| x == h).unwrap();
+                    assert_eq!(g.as_ref().unwrap(), &blobs[i], "{mode:?}");
+                    assert_eq!(
+                        g.as_ref().unwrap(),
+                        &r.load_blob(BlobType::Data, &h.id).unwrap()
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn runs_coalesce_neighbours_only() {
+        let r = repo(CompressionMode::Off);
+        let hs = save(&r, &(0..4).map(|i| data(i, 5000)).collect::<Vec<_>>());
+        let wanted: Vec<Wanted> = hs
+            .iter()
+            .enumerate()
+            .map(|(slot, h)| Wanted {
+                slot,
+                handle: *h,
+                entry: r.lookup(h).unwrap(),
+            })
+            .collect();
+        // All four are adjacent in one pack: one run.
+        assert_eq!(runs(wanted.clone()).len(), 1);
+        // A duplicate overlaps the previous blob: it starts a new run.
+        let mut dup = wanted.clone();
+        dup.push(Wanted {
+            slot: 9,
+            ..wanted[1]
+        });
+        assert_eq!(runs(dup).len(), 2);
+        // Without the second blob the gap is 5 kB: still one run.
+        let gap: Vec<Wanted> = [0, 2, 3].iter().map(|&i| wanted[i]).collect();
+        assert_eq!(runs(gap).len(), 1);
+    }
+
+    #[test]
+    fn corrupted_blob_fails_alone() {
+        let backend = Arc::new(MemBackend::new());
+        let r = init(backend.clone());
+        let blobs: Vec<Vec<u8>> = (0..3).map(|i| data(i, 3000)).collect();
+        let hs = save(&r, &blobs);
+        let victim = r.lookup(&hs[1]).unwrap();
+        let name = victim.pack.to_hex();
+        let mut pack = backend.read(FileType::Pack, &name).unwrap();
+        pack[victim.offset as usize + 20] ^= 1;
+        backend.remove(FileType::Pack, &name).unwrap();
+        backend.write(FileType::Pack, &name, &pack).unwrap();
+        let got = r.load_blobs(&hs);
+        assert_eq!(got[0].as_ref().unwrap(), &blobs[0]);
+        assert!(matches!(got[1], Err(Error::MacMismatch(_))), "{:?}", got[1]);
+        assert_eq!(got[2].as_ref().unwrap(), &blobs[2]);
+    }
+
+    #[test]
+    fn bulk_decompression_checks_the_claimed_length() {
+        let plain = data(3, 10_000);
+        let z = zstd::bulk::compress(&plain, 3).unwrap();
+        assert_eq!(decompress_exact(&z, plain.len()).unwrap(), plain);
+        assert!(decompress_exact(&z, plain.len() - 1).is_err(), "too small");
+        assert!(decompress_exact(&z, plain.len() + 1).is_err(), "too large");
+        assert!(decompress_exact(&z[..z.len() / 2], plain.len()).is_err());
+        assert!(decompress_exact(b"not zstd at all", 100).is_err());
+        assert_eq!(decompress_exact(b"", 0).unwrap(), Vec::<u8>::new());
+        assert!(decompress_exact(b"", 1).is_err());
+    }
+}

@@ -1,0 +1,236 @@
+//! One content worker: take the next pack job, read its blobs in ranged
+//! reads, decrypt, verify and decompress each blob once, and write it with
+//! positioned writes at every place it goes.
+//!
+//! A blob is written only after [`decode_blob`] checked its MAC, length and
+//! hash. A blob that fails is tried from the index's other copies; if all
+//! fail, every file needing it is marked failed (reported once per file)
+//! and its range is left unwritten. Per file, a countdown of targets left
+//! tells which worker writes the last one: that worker finishes the file
+//! (the size of a sparse file) and counts it.
+//!
+//! Memory per worker: one ranged read (at most `MAX_RUN`, or one blob if
+//! larger), one decoded blob, and a few open files ([`OPEN_FILES`]).
+
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+
+use crossbeam_channel::Sender;
+
+use crate::backend::FileType;
+use crate::pack::decode_blob;
+use crate::repository::Repository;
+
+use super::super::fsops::{open_beneath, DirHandle};
+use super::super::options::Progress;
+use super::super::plan::Plan;
+use super::schedule::{runs, BlobJob, PackJob};
+
+/// Files a worker keeps open between writes.
+const OPEN_FILES: usize = 16;
+/// Block size for finding zero runs in sparse mode.
+const SPARSE_BLOCK: u64 = 4096;
+
+/// What every worker shares.
+pub(super) struct Shared<'a> {
+    pub repo: &'a Repository,
+    pub plan: &'a Plan,
+    pub root: &'a DirHandle,
+    pub jobs: &'a [PackJob],
+    pub next: AtomicUsize,
+    /// Per file plan: targets still to write.
+    pub remaining: Vec<AtomicUsize>,
+    /// Per file plan: something failed.
+    pub failed: Vec<AtomicBool>,
+    /// Per file plan: holes may be left (a new file with `--sparse`).
+    pub sparse: Vec<bool>,
+    /// Bytes written.
+    pub written: AtomicU64,
+    pub progress: &'a Progress,
+}
+
+/// A file that could not be completed, for the reporting thread.
+pub(super) struct Failure {
+    pub file: usize,
+    pub message: String,
+}
+
+impl Shared<'_> {
+    /// Mark a file failed; the first failure of a file is reported.
+    fn fail(&self, file: usize, message: String, events: &Sender<Failure>) {
+        if !self.failed[file].swap(true, Ordering::AcqRel) {
+            let _ = events.send(Failure { file, message });
+        }
+    }
+
+    /// Count one target of `file` as done; the last one finishes the file.
+    fn target_done(&self, file: usize, open: &mut OpenFiles, events: &Sender<Failure>) {
+        if self.remaining[file].fetch_sub(1, Ordering::AcqRel) != 1 {
+            return;
+        }
+        if self.failed[file].load(Ordering::Acquire) {
+            return;
+        }
+        if self.sparse[file] {
+            let size = self.plan.files[file].size();
+            let finished = open
+                .get(self, file)
+                .and_then(|f| f.set_len(size).map_err(|e| e.to_string()));
+            if let Err(e) = finished {
+                return self.fail(file, format!("setting its size: {e}"), events);
+            }
+        }
+        self.progress.add_restored_file();
+    }
+}
+
+/// Run jobs until there are none left.
+pub(super) fn run(shared: &Shared<'_>, events: &Sender<Failure>) {
+    let mut open = OpenFiles::default();
+    loop {
+        let k = shared.next.fetch_add(1, Ordering::Relaxed);
+        let Some(job) = shared.jobs.get(k) else {
+            break;
+        };
+        for (start, end, blobs) in runs(&job.blobs) {
+            let read = shared.repo.backend().read_range(
+                FileType::Pack,
+                &job.pack.to_hex(),
+                start,
+                end - start,
+            );
+            for blob in blobs {
+                let data = match &read {
+                    Ok(buf) => decode(shared.repo, job, blob, buf, start),
+                    Err(e) => Err(e.to_string()),
+                };
+                let data = data.or_else(|e| other_copy(shared.repo, blob).ok_or(e));
+                match data {
+                    Ok(plain) => write_targets(shared, blob, &plain, &mut open, events),
+                    Err(e) => {
+                        for t in &blob.targets {
+                            shared.fail(t.file, format!("content incomplete: {e}"), events);
+                            shared.target_done(t.file, &mut open, events);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Decrypt and check one blob of a run read from `start`.
+fn decode(
+    repo: &Repository,
+    job: &PackJob,
+    blob: &BlobJob,
+    run: &[u8],
+    start: u64,
+) -> std::result::Result<Vec<u8>, String> {
+    let at = usize::try_from(u64::from(blob.entry.offset) - start).map_err(|e| e.to_string())?;
+    let encrypted = run
+        .get(at..at + blob.entry.length as usize)
+        .ok_or_else(|| format!("blob {} lies outside its read", blob.id.short()))?;
+    decode_blob(
+        repo.key(),
+        &job.pack,
+        &blob.entry.to_pack_blob(&blob.handle()),
+        encrypted,
+    )
+    .map_err(|e| e.to_string())
+}
+
+/// The blob from another copy the index knows of, if one is good.
+fn other_copy(repo: &Repository, blob: &BlobJob) -> Option<Vec<u8>> {
+    let handle = blob.handle();
+    let copies = repo.index().get_all(&handle);
+    copies
+        .iter()
+        .filter(|c| **c != blob.entry)
+        .find_map(|c| repo.load_blob_from(&handle, c).ok())
+}
+
+/// Write a verified blob to all its targets.
+fn write_targets(
+    shared: &Shared<'_>,
+    blob: &BlobJob,
+    plain: &[u8],
+    open: &mut OpenFiles,
+    events: &Sender<Failure>,
+) {
+    for t in &blob.targets {
+        if !shared.failed[t.file].load(Ordering::Acquire) {
+            let written = open.get(shared, t.file).and_then(|file| {
+                let result = if shared.sparse[t.file] {
+                    write_sparse(file, plain, t.offset)
+                } else {
+                    file.write_all_at(plain, t.offset)
+                };
+                result.map_err(|e| format!("writing at offset {}: {e}", t.offset))
+            });
+            match written {
+                Ok(()) => {
+                    let n = plain.len() as u64;
+                    shared.written.fetch_add(n, Ordering::Relaxed);
+                    shared.progress.add_bytes(n);
+                }
+                Err(message) => shared.fail(t.file, message, events),
+            }
+        }
+        shared.target_done(t.file, open, events);
+    }
+}
+
+/// Write `data` at `offset`, leaving blocks of zeros unwritten (holes in a
+/// new file that is sized at the end).
+fn write_sparse(file: &File, data: &[u8], offset: u64) -> std::io::Result<()> {
+    let mut pos = 0usize;
+    let mut pending: Option<usize> = None;
+    while pos < data.len() {
+        let abs = offset + pos as u64;
+        let block_end = (abs / SPARSE_BLOCK + 1) * SPARSE_BLOCK;
+        let end = data.len().min(pos + (block_end - abs) as usize);
+        let zero = data[pos..end].iter().all(|&b| b == 0);
+        match (zero, pending) {
+            (true, Some(from)) => {
+                file.write_all_at(&data[from..pos], offset + from as u64)?;
+                pending = None;
+            }
+            (false, None) => pending = Some(pos),
+            _ => {}
+        }
+        pos = end;
+    }
+    if let Some(from) = pending {
+        file.write_all_at(&data[from..], offset + from as u64)?;
+    }
+    Ok(())
+}
+
+/// A few open files, most recently used last.
+#[derive(Default)]
+struct OpenFiles {
+    files: Vec<(usize, File)>,
+}
+
+impl OpenFiles {
+    fn get(&mut self, shared: &Shared<'_>, file: usize) -> std::result::Result<&File, String> {
+        if let Some(at) = self.files.iter().position(|(k, _)| *k == file) {
+            let entry = self.files.remove(at);
+            self.files.push(entry);
+        } else {
+            let item = shared.plan.files[file].item;
+            let opened = open_beneath(shared.root, &shared.plan.path(item), true)
+                .map_err(|e| format!("cannot open file to write its content: {e}"))?;
+            if self.files.len() >= OPEN_FILES {
+                self.files.remove(0);
+            }
+            self.files.push((file, opened));
+        }
+        self.files
+            .last()
+            .map(|(_, f)| f)
+            .ok_or_else(|| "no open file".to_string())
+    }
+}
