@@ -106,12 +106,18 @@ PY
   touch "$stamp"
 }
 
-drop() {
-  [ "${BENCH_DROP_CACHES:-0}" = 1 ] || return 0
-  sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null || true
+# Before each backup: drop the page cache (BENCH_DROP_CACHES=1), or else
+# read the data set once so that every tool starts with it cached (the
+# tool that runs first must not pay for the disk alone).
+drop() { # set
+  if [ "${BENCH_DROP_CACHES:-0}" = 1 ]; then
+    sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null || true
+  else
+    find "$DIR/data/$1" -type f -print0 | xargs -0 -r cat > /dev/null
+  fi
 }
 
-# run TOOL SET: time one backup; sets SECS and RSS_KB.
+# run TOOL SET: time one backup; sets SECS, CPU (user+sys s) and RSS_KB.
 run() {
   local tool=$1 set=$2 repo=$REPOS/repo-$1-$2
   export RESTIC_REPOSITORY=$repo RUSTIC_REPOSITORY=$repo RUSTIC_PASSWORD=bench
@@ -121,11 +127,13 @@ run() {
     restic) cmd=(restic backup --quiet "$set") ;;
     rustic) cmd=(rustic backup --no-progress "$set") ;;
   esac
-  drop
-  if ! (cd "$DIR/data" && /usr/bin/time -o "$DIR/time.log" -f '%e %M' "${cmd[@]}" >/dev/null 2>"$DIR/err.log"); then
-    echo "$tool backup of $set failed:"; tail -5 "$DIR/err.log"; SECS=nan; RSS_KB=0; return
+  drop "$set"
+  if ! (cd "$DIR/data" && /usr/bin/time -o "$DIR/time.log" -f '%e %M %U %S' "${cmd[@]}" >/dev/null 2>"$DIR/err.log"); then
+    echo "$tool backup of $set failed:"; tail -5 "$DIR/err.log"; SECS=nan; RSS_KB=0; CPU=nan; return
   fi
-  read -r SECS RSS_KB < "$DIR/time.log"
+  local user sys
+  read -r SECS RSS_KB user sys < "$DIR/time.log"
+  CPU=$(python3 -c "print('%.2f' % ($user + $sys))")
 }
 
 init() { # tool set
@@ -138,31 +146,34 @@ init() { # tool set
   esac
 }
 
-declare -A INIT REBK RSS
-echo "repositories in $REPOS; data in $DIR/data"
-printf '%-8s %-7s %10s %10s %10s %9s\n' set tool "init s" "MB/s" "rebackup s" "peak MiB"
+declare -A INIT REBK RSS ICPU RCPU
+echo "repositories in $REPOS; data in $DIR/data; load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+printf '%-8s %-7s %9s %8s %8s %11s %8s %9s\n' set tool "init s" "cpu s" "MB/s" "rebackup s" "cpu s" "peak MiB"
 for set in $SETS; do
   gen "$set"
   bytes=$(du -sb "$DIR/data/$set" | cut -f1)
   for tool in $TOOLS; do
     init "$tool" "$set"
-    run "$tool" "$set"; INIT[$tool.$set]=$SECS; rss1=$RSS_KB
-    run "$tool" "$set"; REBK[$tool.$set]=$SECS; rss2=$RSS_KB
+    run "$tool" "$set"; INIT[$tool.$set]=$SECS; ICPU[$tool.$set]=$CPU; rss1=$RSS_KB
+    run "$tool" "$set"; REBK[$tool.$set]=$SECS; RCPU[$tool.$set]=$CPU; rss2=$RSS_KB
     RSS[$tool.$set]=$(( rss1 > rss2 ? rss1 : rss2 ))
     mbs=$(python3 -c "s=float('${INIT[$tool.$set]}'); print('%.0f' % ($bytes/1e6/s) if s==s and s>0 else 'nan')")
-    printf '%-8s %-7s %10s %10s %10s %9d\n' "$set" "$tool" "${INIT[$tool.$set]}" "$mbs" "${REBK[$tool.$set]}" $(( RSS[$tool.$set] / 1024 ))
+    printf '%-8s %-7s %9s %8s %8s %11s %8s %9d\n' "$set" "$tool" "${INIT[$tool.$set]}" "${ICPU[$tool.$set]}" "$mbs" \
+      "${REBK[$tool.$set]}" "${RCPU[$tool.$set]}" $(( RSS[$tool.$set] / 1024 ))
     rm -rf "${REPOS:?}/repo-$tool-$set" "$XDG_CACHE_HOME"
   done
 done
 
 echo
-echo "ratios cairn/restic (targets: initial throughput >= 2.5x, re-backup time <= 0.3x, RSS <= 1x)"
+echo "ratios cairn vs restic (targets: initial throughput >= 2.5x, re-backup time <= 0.3x, RSS <= 1x)"
 for set in $SETS; do
-  python3 - "$set" "${INIT[cairn.$set]}" "${INIT[restic.$set]}" "${REBK[cairn.$set]}" "${REBK[restic.$set]}" "${RSS[cairn.$set]}" "${RSS[restic.$set]}" <<'PY'
+  python3 - "$set" "${INIT[cairn.$set]}" "${INIT[restic.$set]}" "${REBK[cairn.$set]}" "${REBK[restic.$set]}" \
+    "${RSS[cairn.$set]}" "${RSS[restic.$set]}" "${ICPU[cairn.$set]}" "${ICPU[restic.$set]}" <<'PY'
 import sys
-s, ci, ri, cr, rr, cm, rm = sys.argv[1], *map(float, sys.argv[2:])
+s, ci, ri, cr, rr, cm, rm, cc, rc = sys.argv[1], *map(float, sys.argv[2:])
 f = lambda a, b: "%.2f" % (a / b) if b > 0 and a == a and b == b else "n/a"
-print("%-6s initial throughput %sx   re-backup time %sx   peak RSS %sx" % (s, f(ri, ci), f(cr, rr), f(cm, rm)))
+print("%-6s initial throughput %sx (cpu %sx less)   re-backup time %sx   peak RSS %sx"
+      % (s, f(ri, ci), f(rc, cc), f(cr, rr), f(cm, rm)))
 PY
 done
 

@@ -342,3 +342,101 @@ impl Differ<'_> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::backend::{Backend, MemBackend};
+    use crate::crypto::kdf::KdfParams;
+    use crate::format::tree::Tree;
+    use crate::repository::InitOptions;
+
+    fn file(repo: &Repository, name: &str, data: &[u8]) -> Node {
+        let mut node = Node::new(name, NodeType::File);
+        node.content = Some(vec![repo.save_blob(BlobType::Data, data).unwrap().0]);
+        node.size = data.len() as u64;
+        node
+    }
+
+    fn dir(repo: &Repository, name: &str, nodes: Vec<Node>) -> Node {
+        let mut node = Node::new(name, NodeType::Dir);
+        node.subtree = Some(repo.save_tree(&Tree { nodes }).unwrap());
+        node
+    }
+
+    #[test]
+    fn changes_and_statistics_like_restic() {
+        let be: Arc<dyn Backend> = Arc::new(MemBackend::new());
+        let opts = InitOptions {
+            version: 1,
+            kdf: KdfParams::insecure_fast(),
+            ..InitOptions::default()
+        };
+        let repo = Repository::init(be, b"pw", &opts).unwrap();
+        let same = dir(&repo, "same", vec![file(&repo, "x", b"x")]);
+        let mut chmod = file(&repo, "chmod", b"c");
+        let before = repo
+            .save_tree(&Tree {
+                nodes: vec![
+                    same.clone(),
+                    file(&repo, "edit", b"old"),
+                    chmod.clone(),
+                    dir(&repo, "gone", vec![file(&repo, "g", b"gone")]),
+                    file(&repo, "kind", b"k"),
+                ],
+            })
+            .unwrap();
+        chmod.mode = 0o600;
+        let mut link = Node::new("kind", NodeType::Symlink);
+        link.link_target = "edit".into();
+        let after = repo
+            .save_tree(&Tree {
+                nodes: vec![
+                    same,
+                    file(&repo, "edit", b"new"),
+                    chmod,
+                    link,
+                    file(&repo, "added", b"added"),
+                ],
+            })
+            .unwrap();
+        repo.flush().unwrap();
+        let run = |metadata: bool| {
+            let mut changes = Vec::new();
+            let stats = diff(
+                &repo,
+                &before,
+                &after,
+                metadata,
+                &mut |c| changes.push(format!("{:<5}{}", c.modifier, c.path)),
+                &mut |w| panic!("{w}"),
+            )
+            .unwrap();
+            (changes, stats)
+        };
+        let (changes, stats) = run(false);
+        assert_eq!(
+            changes,
+            vec![
+                "+    /added",
+                "M    /edit",
+                "-    /gone/",
+                "-    /gone/g",
+                "T    /kind"
+            ]
+        );
+        assert_eq!(stats.changed_files, 1);
+        assert_eq!(
+            (stats.added.files, stats.removed.files, stats.removed.dirs),
+            (1, 1, 1)
+        );
+        // Blobs: added "new", "added"; removed "old", "gone", "k" and the
+        // "gone" tree; both root trees differ.
+        assert_eq!((stats.added.data_blobs, stats.removed.data_blobs), (2, 3));
+        assert_eq!((stats.added.tree_blobs, stats.removed.tree_blobs), (1, 2));
+        let (changes, _) = run(true);
+        assert!(changes.contains(&"U    /chmod".to_string()), "{changes:?}");
+    }
+}

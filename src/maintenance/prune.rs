@@ -44,6 +44,11 @@ use super::used::used_blobs;
 /// larger blob).
 const READ_WINDOW: u64 = 8 << 20;
 
+/// Unused bytes between two needed blobs above which they are read with
+/// separate requests rather than reading the unused blobs in between
+/// (restic reads whole packs; skipping unused chunks saves I/O).
+const MAX_READ_GAP: u64 = 128 << 10;
+
 /// `--max-unused`: how much unused data may remain after pruning.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum MaxUnused {
@@ -88,7 +93,7 @@ impl FromStr for MaxUnused {
         }
         if let Some(p) = t.strip_suffix('%') {
             let p: f64 = p.parse().map_err(|_| invalid("not a percentage"))?;
-            if !(p >= 0.0) {
+            if p.is_nan() || p < 0.0 {
                 return Err(invalid("percentage must be positive"));
             }
             if p >= 100.0 {
@@ -685,7 +690,7 @@ fn repack(
 }
 
 /// Read and verify `blobs` of `pack` (sorted by offset) in windows of
-/// about [`READ_WINDOW`] bytes.
+/// about [`READ_WINDOW`] bytes, skipping gaps above [`MAX_READ_GAP`].
 fn read_blobs(
     repo: &Repository,
     pack: &PackId,
@@ -700,7 +705,8 @@ fn read_blobs(
         let mut end = blobs[i].end();
         let mut j = i + 1;
         while let Some(b) = blobs.get(j) {
-            if u64::from(b.offset) < end || b.end() - start > READ_WINDOW {
+            let offset = u64::from(b.offset);
+            if offset < end || offset - end > MAX_READ_GAP || b.end() - start > READ_WINDOW {
                 break;
             }
             end = b.end();

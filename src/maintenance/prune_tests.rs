@@ -95,7 +95,7 @@ fn prune_keeps_used_data_and_drops_the_rest() {
         let (be, repo) = new_repo(version);
         let keep = save(&repo, 0..20);
         let drop_ = save(&repo, 100..140);
-        let kept = snapshot(&repo, &[keep.clone()], 0);
+        let kept = snapshot(&repo, std::slice::from_ref(&keep), 0);
         let gone = snapshot(&repo, &[drop_.clone(), keep[..3].to_vec()], 1);
         be.remove(FileType::Snapshot, &gone.to_hex()).unwrap();
         let before: u64 = repo.list_packs().unwrap().iter().map(|p| p.1).sum();
@@ -143,7 +143,7 @@ fn max_unused_limits_repacking_and_unreferenced_packs_go_first() {
     // Packs of about six blobs; the snapshot uses every other blob.
     let all = save(&repo, 0..60);
     let used: Vec<BlobId> = all.iter().step_by(2).copied().collect();
-    snapshot(&repo, &[used.clone()], 0);
+    snapshot(&repo, std::slice::from_ref(&used), 0);
     // An unreferenced pack, as an interrupted backup leaves it.
     let mut w = PackWriter::new();
     let orphan = noise(999, 500);
@@ -201,7 +201,7 @@ fn max_unused_limits_repacking_and_unreferenced_packs_go_first() {
 fn missing_used_data_stops_prune_before_any_change() {
     let (be, repo) = new_repo(2);
     let blobs = save(&repo, 0..10);
-    snapshot(&repo, &[blobs.clone()], 0);
+    snapshot(&repo, std::slice::from_ref(&blobs), 0);
     let data_pack = repo
         .lookup(&BlobHandle::new(BlobType::Data, blobs[0]))
         .unwrap()

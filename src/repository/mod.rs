@@ -294,8 +294,14 @@ impl Repository {
         if self.has_blob(&handle) {
             return Ok((id, None));
         }
-        let (compressed, uncompressed_length) = match compression::compress(data, self.compression)
-        {
+        let try_compress = match self.compression {
+            CompressionMode::Auto => !looks_incompressible(data),
+            _ => true,
+        };
+        let compressed = try_compress
+            .then(|| compression::compress(data, self.compression))
+            .flatten();
+        let (compressed, uncompressed_length) = match compressed {
             Some(c) if c.len() < data.len() => (Some(c), Some(blob_len(data.len())?)),
             _ => (None, None),
         };
@@ -437,6 +443,37 @@ impl Repository {
     }
 }
 
+/// A cheap test for data zstd cannot shrink (random or already
+/// compressed): the byte entropy of 4 KiB sampled from four places is
+/// close to 8 bits. `Auto` mode then stores the blob without trying; small
+/// blobs are always tried. Four samples of data that repeats a short block
+/// are alike, which lowers the measured entropy, so such data is still
+/// compressed.
+fn looks_incompressible(data: &[u8]) -> bool {
+    const SAMPLE: usize = 1024;
+    if data.len() < 16 * SAMPLE {
+        return false;
+    }
+    let mut counts = [0u32; 256];
+    for k in 0..4 {
+        let start = (data.len() - SAMPLE) * k / 3;
+        for &b in &data[start..start + SAMPLE] {
+            counts[usize::from(b)] += 1;
+        }
+    }
+    let n = (4 * SAMPLE) as f64;
+    let entropy: f64 = counts
+        .iter()
+        .filter(|&&c| c > 0)
+        .map(|&c| {
+            let p = f64::from(c) / n;
+            -p * p.log2()
+        })
+        .sum();
+    // Uniform random bytes measure about 7.955 bits on 4 KiB.
+    entropy > 7.9
+}
+
 fn blob_len(len: usize) -> Result<u32> {
     u32::try_from(len)
         .map_err(|_| Error::InvalidArgument(format!("blob of {len} bytes is too large")))
@@ -485,6 +522,30 @@ mod tests {
                 Err(Error::WrongPassword)
             ));
         }
+    }
+
+    #[test]
+    fn incompressible_data_is_recognised_cheaply() {
+        let mut random = vec![0u8; 1 << 20];
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        for b in random.iter_mut() {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            *b = (x >> 24) as u8;
+        }
+        assert!(looks_incompressible(&random));
+        let text = b"the quick brown fox jumps over the lazy dog\n".repeat(20_000);
+        assert!(!looks_incompressible(&text));
+        assert!(
+            !looks_incompressible(&random[..8192]),
+            "small blobs are tried"
+        );
+        // A short random block repeated compresses well and is tried.
+        let repeated = random[..1024].repeat(64);
+        assert!(!looks_incompressible(&repeated));
+        let zeros = vec![0u8; 1 << 20];
+        assert!(!looks_incompressible(&zeros));
     }
 
     #[test]

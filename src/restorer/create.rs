@@ -27,7 +27,7 @@ use rustix::fs::{FileType, Stat};
 use crate::format::tree::Node;
 
 use super::dircache::DirCache;
-use super::fsops::file_type;
+use super::fsops::{file_type, InTheWay};
 use super::options::{Action, Overwrite, Progress, RestoreOptions};
 use super::plan::{ItemKind, Plan};
 use super::verify::compare;
@@ -74,6 +74,13 @@ pub(crate) fn create_items(
     progress: &Progress,
     reporter: &mut Reporter,
 ) -> Prepared {
+    // An empty target, like a directory made now, needs no look at what
+    // might be in the way.
+    let root_empty = !opts.dry_run
+        && cache
+            .dir(plan, None)
+            .and_then(|root| root.names())
+            .is_ok_and(|names| names.is_empty());
     let mut stage = Stage {
         plan,
         opts,
@@ -81,6 +88,8 @@ pub(crate) fn create_items(
         states: vec![State::Failed; plan.items.len()],
         todo: vec![Todo::Nothing; plan.files.len()],
         on_disk: vec![false; plan.items.len()],
+        empty: vec![false; plan.items.len()],
+        root_empty,
         buf: Vec::new(),
     };
     for i in 0..plan.items.len() {
@@ -101,6 +110,9 @@ struct Stage<'a> {
     todo: Vec<Todo>,
     /// Per directory item: it exists on disk (false only in dry runs).
     on_disk: Vec<bool>,
+    /// Per directory item: made by this restore, so nothing else is in it.
+    empty: Vec<bool>,
+    root_empty: bool,
     buf: Vec<u8>,
 }
 
@@ -133,7 +145,11 @@ impl Stage<'_> {
                 _ => return State::Failed,
             },
         };
-        let existing = if parent_on_disk {
+        let parent_empty = match item.parent {
+            None => self.root_empty,
+            Some(p) => self.empty[p],
+        };
+        let existing = if parent_on_disk && !parent_empty {
             match cache
                 .dir(plan, item.parent)
                 .and_then(|dir| dir.lstat(item.name()))
@@ -205,9 +221,15 @@ impl Stage<'_> {
                     reporter.action(Action::Restored, plan.location(i), size);
                     return State::Created;
                 }
-                match self.create(cache, i) {
-                    Ok(()) => {
+                let way = if parent_empty {
+                    InTheWay::Nothing
+                } else {
+                    InTheWay::new(self.opts.delete)
+                };
+                match self.create(cache, i, way) {
+                    Ok(new_dir) => {
                         self.on_disk[i] = true;
+                        self.empty[i] = new_dir;
                         if let ItemKind::File { content } = item.kind {
                             self.todo[content] = Todo::All;
                         }
@@ -284,40 +306,43 @@ impl Stage<'_> {
         }
     }
 
-    /// Create item `i` (replacing what is in the way).
-    fn create(&self, cache: &mut DirCache, i: usize) -> io::Result<()> {
+    /// Create item `i` (replacing what is in the way as `way` allows).
+    /// Returns true for a directory made now.
+    fn create(&self, cache: &mut DirCache, i: usize, way: InTheWay) -> io::Result<bool> {
         let plan = self.plan;
         let item = &plan.items[i];
         let name = item.name();
         let node: &Node = &item.node;
-        let remove_dirs = self.opts.delete;
+        if item.kind == ItemKind::Dir {
+            return cache.dir(plan, item.parent)?.make_dir(name);
+        }
         match item.kind {
-            ItemKind::Dir => cache.dir(plan, item.parent)?.make_dir(name),
+            ItemKind::Dir => Ok(()),
             ItemKind::File { .. } => cache
                 .dir(plan, item.parent)?
-                .create_file(name, remove_dirs)
+                .create_file(name, way)
                 .map(drop),
             ItemKind::Symlink => {
                 cache
                     .dir(plan, item.parent)?
-                    .symlink(&node.link_target, name, remove_dirs)
+                    .symlink(&node.link_target, name, way)
             }
             ItemKind::Fifo => {
                 cache
                     .dir(plan, item.parent)?
-                    .mknod(name, FileType::Fifo, 0, remove_dirs)
+                    .mknod(name, FileType::Fifo, 0, way)
             }
             ItemKind::BlockDevice => cache.dir(plan, item.parent)?.mknod(
                 name,
                 FileType::BlockDevice,
                 node.device,
-                remove_dirs,
+                way,
             ),
             ItemKind::CharDevice => cache.dir(plan, item.parent)?.mknod(
                 name,
                 FileType::CharacterDevice,
                 node.device,
-                remove_dirs,
+                way,
             ),
             ItemKind::HardLink { first } => {
                 if self.states[first] == State::Failed {
@@ -330,9 +355,10 @@ impl Stage<'_> {
                 let src_dir = cache.open_separately(plan, source.parent)?;
                 cache
                     .dir(plan, item.parent)?
-                    .hard_link(&src_dir, source.name(), name, remove_dirs)
+                    .hard_link(&src_dir, source.name(), name, way)
             }
         }
+        .map(|()| false)
     }
 }
 

@@ -87,6 +87,27 @@ pub(crate) fn timestamps(atime: (i64, u32), mtime: (i64, u32)) -> io::Result<Tim
     })
 }
 
+/// What may be in the way of a new entry, and may be removed for it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum InTheWay {
+    /// Nothing can be (the directory is new): no need to look.
+    Nothing,
+    /// A non-directory is removed; a directory is an error.
+    Replace,
+    /// Anything is removed, a directory with everything below it.
+    ReplaceDirs,
+}
+
+impl InTheWay {
+    pub fn new(remove_dirs: bool) -> InTheWay {
+        if remove_dirs {
+            InTheWay::ReplaceDirs
+        } else {
+            InTheWay::Replace
+        }
+    }
+}
+
 /// An open directory inside (or being) the restore target.
 pub(crate) struct DirHandle {
     fd: OwnedFd,
@@ -187,9 +208,15 @@ impl DirHandle {
     }
 
     /// Make way for a new entry `name`: remove a non-directory (a symlink
-    /// itself); a directory only with `remove_dirs`, else it is an error.
-    pub fn clear(&self, name: &OsStr, remove_dirs: bool) -> io::Result<()> {
+    /// itself); a directory only with [`InTheWay::ReplaceDirs`], else it is
+    /// an error.
+    pub fn clear(&self, name: &OsStr, way: InTheWay) -> io::Result<()> {
         let name = checked(name)?;
+        let remove_dirs = match way {
+            InTheWay::Nothing => return Ok(()),
+            InTheWay::Replace => false,
+            InTheWay::ReplaceDirs => true,
+        };
         match rfs::unlinkat(&self.fd, name, AtFlags::empty()) {
             Ok(()) | Err(Errno::NOENT) => Ok(()),
             Err(Errno::ISDIR) | Err(Errno::PERM) if self.is_dir(name) => {
@@ -212,24 +239,25 @@ impl DirHandle {
 
     /// Make sure a real directory `name` exists (mode 0700 if new; the
     /// final mode is set with the metadata). A non-directory in the way is
-    /// replaced.
-    pub fn make_dir(&self, name: &OsStr) -> io::Result<()> {
+    /// replaced. Returns true if the directory is new (so empty).
+    pub fn make_dir(&self, name: &OsStr) -> io::Result<bool> {
         let name = checked(name)?;
         match rfs::mkdirat(&self.fd, name, Mode::RWXU) {
-            Ok(()) => Ok(()),
-            Err(Errno::EXIST) if self.is_dir(name) => Ok(()),
+            Ok(()) => Ok(true),
+            Err(Errno::EXIST) if self.is_dir(name) => Ok(false),
             Err(Errno::EXIST) => {
-                self.clear(name, false)?;
-                Ok(rfs::mkdirat(&self.fd, name, Mode::RWXU)?)
+                self.clear(name, InTheWay::Replace)?;
+                rfs::mkdirat(&self.fd, name, Mode::RWXU)?;
+                Ok(true)
             }
             Err(e) => Err(e.into()),
         }
     }
 
     /// Create a new, empty regular file `name` (mode 0600), replacing what
-    /// is in the way (a directory only with `remove_dirs`).
-    pub fn create_file(&self, name: &OsStr, remove_dirs: bool) -> io::Result<File> {
-        self.clear(name, remove_dirs)?;
+    /// is in the way as `way` allows.
+    pub fn create_file(&self, name: &OsStr, way: InTheWay) -> io::Result<File> {
+        self.clear(name, way)?;
         let flags =
             OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
         let fd = rfs::openat(&self.fd, name, flags, Mode::RUSR | Mode::WUSR)?;
@@ -264,8 +292,8 @@ impl DirHandle {
     }
 
     /// Create the symlink `name -> target`.
-    pub fn symlink(&self, target: &OsStr, name: &OsStr, remove_dirs: bool) -> io::Result<()> {
-        self.clear(name, remove_dirs)?;
+    pub fn symlink(&self, target: &OsStr, name: &OsStr, way: InTheWay) -> io::Result<()> {
+        self.clear(name, way)?;
         Ok(rfs::symlinkat(target, &self.fd, name)?)
     }
 
@@ -276,9 +304,9 @@ impl DirHandle {
         name: &OsStr,
         kind: FileType,
         device: u64,
-        remove_dirs: bool,
+        way: InTheWay,
     ) -> io::Result<()> {
-        self.clear(name, remove_dirs)?;
+        self.clear(name, way)?;
         Ok(rfs::mknodat(
             &self.fd,
             name,
@@ -295,10 +323,10 @@ impl DirHandle {
         src: &DirHandle,
         src_name: &OsStr,
         name: &OsStr,
-        remove_dirs: bool,
+        way: InTheWay,
     ) -> io::Result<()> {
         let src_name = checked(src_name)?;
-        self.clear(name, remove_dirs)?;
+        self.clear(name, way)?;
         Ok(rfs::linkat(
             &src.fd,
             src_name,
@@ -422,8 +450,8 @@ mod tests {
         for bad in ["../escape", "/abs", "a/b", "..", ".", ""] {
             let bad = OsStr::new(bad);
             assert!(dir.make_dir(bad).is_err(), "{bad:?}");
-            assert!(dir.create_file(bad, true).is_err(), "{bad:?}");
-            assert!(dir.symlink(OsStr::new("x"), bad, true).is_err(), "{bad:?}");
+            assert!(dir.create_file(bad, InTheWay::Nothing).is_err(), "{bad:?}");
+            assert!(dir.symlink(OsStr::new("x"), bad, InTheWay::ReplaceDirs).is_err(), "{bad:?}");
             assert!(dir.remove_all(bad).is_err(), "{bad:?}");
         }
         std::os::unix::fs::symlink(tmp.path(), target.join("up")).unwrap();
@@ -492,9 +520,10 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(tmp.path().join("d/sub")).unwrap();
         let root = DirHandle::open_target(tmp.path(), false).unwrap();
-        assert!(root.create_file(OsStr::new("d"), false).is_err());
+        assert!(root.create_file(OsStr::new("d"), InTheWay::Replace).is_err());
+        assert!(root.create_file(OsStr::new("d"), InTheWay::Nothing).is_err());
         assert!(tmp.path().join("d/sub").is_dir());
-        root.create_file(OsStr::new("d"), true).unwrap();
+        root.create_file(OsStr::new("d"), InTheWay::ReplaceDirs).unwrap();
         assert!(tmp.path().join("d").is_file());
     }
 
@@ -502,7 +531,7 @@ mod tests {
     fn invalid_owner_is_an_error_not_a_panic() {
         let tmp = tempfile::tempdir().unwrap();
         let root = DirHandle::open_target(tmp.path(), false).unwrap();
-        root.create_file(OsStr::new("f"), false).unwrap();
+        root.create_file(OsStr::new("f"), InTheWay::Nothing).unwrap();
         assert!(root.chown(OsStr::new("f"), u32::MAX, 0).is_err());
     }
 }

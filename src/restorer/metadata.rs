@@ -18,7 +18,7 @@
 use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::io;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, BorrowedFd};
 
 use rustix::fs::{self as rfs, Gid, Mode, Uid};
 
@@ -31,27 +31,31 @@ use super::options::{Action, Progress, RestoreOptions};
 use super::plan::{ItemKind, Plan};
 use super::Reporter;
 
-/// Restore the metadata of every done item; an item whose metadata fails
+/// Restore the metadata of every done item not in `finished` (files whose
+/// metadata the content stage set already); an item whose metadata fails
 /// is no longer done. Reports each finished item's action.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn restore_metadata(
     plan: &Plan,
     cache: &mut DirCache,
     states: &[State],
     done: &mut [bool],
+    finished: &[bool],
     opts: &RestoreOptions,
     progress: &Progress,
     reporter: &mut Reporter,
 ) {
     let mut owners = Owners::new(opts.ownership_by_name);
+    let as_root = rustix::process::geteuid().is_root();
     for i in (0..plan.items.len()).rev() {
         let item = &plan.items[i];
         if !done[i] {
             continue;
         }
-        if !matches!(item.kind, ItemKind::HardLink { .. }) {
-            let (uid, gid) = owners.ids(&item.node);
+        if !matches!(item.kind, ItemKind::HardLink { .. }) && !finished[i] {
+            let ids = owners.ids(&item.node);
             let failures = match cache.dir(plan, item.parent) {
-                Ok(dir) => apply(dir, item.name(), &item.node, item.kind, (uid, gid), opts),
+                Ok(dir) => apply_by_name(dir, item.name(), &item.node, item.kind, ids, opts, as_root),
                 Err(e) => vec![format!("cannot open its directory: {e}")],
             };
             if !failures.is_empty() {
@@ -63,34 +67,34 @@ pub(crate) fn restore_metadata(
                 continue;
             }
         }
-        let (action, size) = match (item.kind, states[i]) {
-            (ItemKind::File { content }, State::Updated) => {
-                (Action::Updated, plan.files[content].size())
-            }
-            (ItemKind::File { content }, State::Unchanged) => {
-                (Action::Unchanged, plan.files[content].size())
-            }
-            (ItemKind::File { content }, _) => (Action::Restored, plan.files[content].size()),
-            _ => {
-                if states[i] == State::Created {
-                    progress.add_restored_file();
+        if !matches!(item.kind, ItemKind::File { .. }) && states[i] == State::Created {
+            progress.add_restored_file();
+        }
+        if reporter.wants_actions() {
+            let (action, size) = match (item.kind, states[i]) {
+                (ItemKind::File { content }, State::Updated) => {
+                    (Action::Updated, plan.files[content].size())
                 }
-                (Action::Restored, 0)
-            }
-        };
-        reporter.action(action, plan.location(i), size);
+                (ItemKind::File { content }, State::Unchanged) => {
+                    (Action::Unchanged, plan.files[content].size())
+                }
+                (ItemKind::File { content }, _) => (Action::Restored, plan.files[content].size()),
+                _ => (Action::Restored, 0),
+            };
+            reporter.action(action, plan.location(i), size);
+        }
     }
 }
 
 /// Owner ids for nodes: numeric, or by name with `--ownership-by-name`.
-struct Owners {
+pub(crate) struct Owners {
     by_name: bool,
     users: HashMap<String, Option<u32>>,
     groups: HashMap<String, Option<u32>>,
 }
 
 impl Owners {
-    fn new(by_name: bool) -> Owners {
+    pub fn new(by_name: bool) -> Owners {
         Owners {
             by_name,
             users: HashMap::new(),
@@ -98,7 +102,7 @@ impl Owners {
         }
     }
 
-    fn ids(&mut self, node: &Node) -> (u32, u32) {
+    pub fn ids(&mut self, node: &Node) -> (u32, u32) {
         if !self.by_name {
             return (node.uid, node.gid);
         }
@@ -135,32 +139,50 @@ fn owner(uid: u32, gid: u32) -> io::Result<(Uid, Gid)> {
     Ok((Uid::from_raw(uid), Gid::from_raw(gid)))
 }
 
-/// Apply a node's metadata to the entry `name`; returns what failed.
-fn apply(
+/// Apply a node's metadata to the entry `name` of `dir`: through a
+/// descriptor for directories, files and fifos, by name otherwise.
+fn apply_by_name(
     dir: &DirHandle,
     name: &OsStr,
     node: &Node,
     kind: ItemKind,
-    (uid, gid): (u32, u32),
+    ids: (u32, u32),
     opts: &RestoreOptions,
+    as_root: bool,
 ) -> Vec<String> {
-    let as_root = rustix::process::geteuid().is_root();
     let openable = matches!(kind, ItemKind::Dir | ItemKind::File { .. } | ItemKind::Fifo);
-    let fd = if openable {
+    if openable {
         match dir.open_entry(name, kind == ItemKind::Dir) {
-            Ok(fd) => Some(fd),
+            Ok(fd) => return apply(Target::Fd(fd.as_fd()), node, kind, ids, opts, as_root),
             // Not readable by us: fall back to changing it by name.
-            Err(e) if matches!(e.raw_os_error(), Some(libc::EACCES | libc::EPERM)) => None,
+            Err(e) if matches!(e.raw_os_error(), Some(libc::EACCES | libc::EPERM)) => {}
             Err(e) => return vec![format!("cannot open it: {e}")],
         }
-    } else {
-        None
-    };
-    let on = Entry {
-        dir,
-        name,
-        fd: fd.as_ref(),
-    };
+    }
+    apply(Target::Name(dir, name), node, kind, ids, opts, as_root)
+}
+
+/// Apply a regular file's metadata through an open descriptor (the content
+/// stage, when it wrote the file's last blob).
+pub(crate) fn apply_to_file(
+    fd: BorrowedFd<'_>,
+    node: &Node,
+    ids: (u32, u32),
+    opts: &RestoreOptions,
+    as_root: bool,
+) -> Vec<String> {
+    apply(Target::Fd(fd), node, ItemKind::File { content: 0 }, ids, opts, as_root)
+}
+
+/// Apply a node's metadata; returns what failed.
+fn apply(
+    on: Target<'_>,
+    node: &Node,
+    kind: ItemKind,
+    (uid, gid): (u32, u32),
+    opts: &RestoreOptions,
+    as_root: bool,
+) -> Vec<String> {
     let mut failures = Vec::new();
     if let Err(e) = on.chown(uid, gid) {
         let refused = matches!(e.raw_os_error(), Some(libc::EPERM | libc::EACCES));
@@ -187,42 +209,41 @@ fn apply(
     failures
 }
 
-/// An entry changed through its descriptor if open, else by name.
-struct Entry<'a> {
-    dir: &'a DirHandle,
-    name: &'a OsStr,
-    fd: Option<&'a OwnedFd>,
+/// An entry changed through a descriptor, or by name in its directory.
+enum Target<'a> {
+    Fd(BorrowedFd<'a>),
+    Name(&'a DirHandle, &'a OsStr),
 }
 
-impl Entry<'_> {
+impl Target<'_> {
     fn chown(&self, uid: u32, gid: u32) -> io::Result<()> {
-        match self.fd {
-            Some(fd) => {
+        match self {
+            Target::Fd(fd) => {
                 let (uid, gid) = owner(uid, gid)?;
                 Ok(rfs::fchown(fd, Some(uid), Some(gid))?)
             }
-            None => self.dir.chown(self.name, uid, gid),
+            Target::Name(dir, name) => dir.chown(name, uid, gid),
         }
     }
 
     fn set_xattr(&self, attr: &str, value: &[u8]) -> io::Result<()> {
-        match self.fd {
-            Some(fd) => Ok(rfs::fsetxattr(fd, attr, value, rfs::XattrFlags::empty())?),
-            None => self.dir.set_xattr_by_path(self.name, attr, value),
+        match self {
+            Target::Fd(fd) => Ok(rfs::fsetxattr(fd, attr, value, rfs::XattrFlags::empty())?),
+            Target::Name(dir, name) => dir.set_xattr_by_path(name, attr, value),
         }
     }
 
     fn chmod(&self, mode: u32) -> io::Result<()> {
-        match self.fd {
-            Some(fd) => Ok(rfs::fchmod(fd, Mode::from_raw_mode(mode & 0o7777))?),
-            None => self.dir.chmod(self.name, mode),
+        match self {
+            Target::Fd(fd) => Ok(rfs::fchmod(fd, Mode::from_raw_mode(mode & 0o7777))?),
+            Target::Name(dir, name) => dir.chmod(name, mode),
         }
     }
 
     fn set_times(&self, atime: (i64, u32), mtime: (i64, u32)) -> io::Result<()> {
-        match self.fd {
-            Some(fd) => Ok(rfs::futimens(fd, &timestamps(atime, mtime)?)?),
-            None => self.dir.set_times(self.name, atime, mtime),
+        match self {
+            Target::Fd(fd) => Ok(rfs::futimens(fd, &timestamps(atime, mtime)?)?),
+            Target::Name(dir, name) => dir.set_times(name, atime, mtime),
         }
     }
 }

@@ -141,6 +141,11 @@ impl<'a> Reporter<'a> {
     fn action(&mut self, action: Action, location: String, size: u64) {
         self.sink.action(action, &location, size);
     }
+
+    /// Whether the sink wants actions (building locations costs time).
+    fn wants_actions(&self) -> bool {
+        self.sink.wants_actions()
+    }
 }
 
 /// Restore everything in `plan` below `target` (created if missing) as
@@ -169,14 +174,20 @@ pub fn restore(
 
     let prepared = create::create_items(plan, &mut cache, opts, progress, &mut reporter);
     let states = &prepared.states;
-    let (complete, bytes_written) = match (&content_root, opts.dry_run) {
+    let no_files = || vec![false; plan.files.len()];
+    let (complete, finished_files, bytes_written) = match (&content_root, opts.dry_run) {
         (Some(root), false) => {
             let written =
                 content::write_contents(repo, plan, root, &prepared, opts, progress, &mut reporter);
-            (written.complete, written.bytes)
+            (written.complete, written.finished, written.bytes)
         }
-        _ => (vec![false; plan.files.len()], 0),
+        _ => (no_files(), no_files(), 0),
     };
+    // Per item: the content stage set its metadata already.
+    let mut finished = vec![false; plan.items.len()];
+    for (file, done) in plan.files.iter().zip(&finished_files) {
+        finished[file.item] = *done;
+    }
 
     // An item is done when it is there and, for a file that needed
     // content, holds all of it; a hard link when the file it links to is.
@@ -205,6 +216,7 @@ pub fn restore(
             &mut cache,
             states,
             &mut done,
+            &finished,
             opts,
             progress,
             &mut reporter,

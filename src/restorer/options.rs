@@ -155,6 +155,11 @@ pub trait Sink {
     fn problem(&mut self, problem: Problem);
     /// An item is done (`size`: its content in bytes, 0 for non-files).
     fn action(&mut self, _action: Action, _location: &str, _size: u64) {}
+    /// Whether [`Sink::action`] wants every restored item (reporting them
+    /// costs time; skipped and deleted items are always reported).
+    fn wants_actions(&self) -> bool {
+        false
+    }
 }
 
 impl<F: FnMut(Problem)> Sink for F {

@@ -38,6 +38,9 @@ pub(crate) struct Written {
     /// Per file plan: every blob it needed was written (false for files
     /// that needed nothing).
     pub complete: Vec<bool>,
+    /// Per file plan: its metadata was set too (the metadata stage skips
+    /// it).
+    pub finished: Vec<bool>,
     /// Bytes of content now right on disk: written, or already right in
     /// an updated file.
     pub bytes: u64,
@@ -72,9 +75,6 @@ pub(crate) fn write_contents(
     let mut matched = 0;
     for k in (0..count).filter(|&k| needs(k)) {
         matched += schedule.matched[k];
-        if schedule.remaining[k] == 0 && !failed[k].load(Ordering::Relaxed) {
-            progress.add_restored_file();
-        }
     }
     progress.add_bytes(matched);
 
@@ -93,9 +93,19 @@ pub(crate) fn write_contents(
         sparse: (0..count)
             .map(|k| opts.sparse && prepared.todo[k] == Todo::All)
             .collect(),
+        finished: (0..count).map(|_| AtomicBool::new(false)).collect(),
         written: AtomicU64::new(0),
         progress,
+        opts,
+        as_root: rustix::process::geteuid().is_root(),
     };
+    // Files with nothing to write (empty, or only truncated) are finished
+    // by the metadata stage.
+    for k in (0..count).filter(|&k| needs(k) && schedule.remaining[k] == 0) {
+        if !shared.failed[k].load(Ordering::Relaxed) {
+            progress.add_restored_file();
+        }
+    }
     let workers = match opts.workers {
         0 => default_workers(),
         n => n,
@@ -123,6 +133,11 @@ pub(crate) fn write_contents(
         .collect();
     Written {
         complete,
+        finished: shared
+            .finished
+            .iter()
+            .map(|f| f.load(Ordering::Acquire))
+            .collect(),
         bytes: shared.written.load(Ordering::Acquire) + matched,
     }
 }

@@ -7,12 +7,15 @@
 //! fail, every file needing it is marked failed (reported once per file)
 //! and its range is left unwritten. Per file, a countdown of targets left
 //! tells which worker writes the last one: that worker finishes the file
-//! (the size of a sparse file) and counts it.
+//! through the descriptor it holds — the size of a sparse file, then
+//! owner, extended attributes, mode and times (see `metadata`), which the
+//! metadata stage then skips — and counts it.
 //!
 //! Memory per worker: one ranged read (at most `MAX_RUN`, or one blob if
 //! larger), one decoded blob, and a few open files ([`OPEN_FILES`]).
 
 use std::fs::File;
+use std::os::fd::AsFd;
 use std::os::unix::fs::FileExt;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
@@ -23,7 +26,8 @@ use crate::pack::decode_blob;
 use crate::repository::Repository;
 
 use super::super::fsops::{open_beneath, DirHandle};
-use super::super::options::Progress;
+use super::super::metadata::{apply_to_file, Owners};
+use super::super::options::{Progress, RestoreOptions};
 use super::super::plan::Plan;
 use super::schedule::{runs, BlobJob, PackJob};
 
@@ -45,9 +49,13 @@ pub(super) struct Shared<'a> {
     pub failed: Vec<AtomicBool>,
     /// Per file plan: holes may be left (a new file with `--sparse`).
     pub sparse: Vec<bool>,
+    /// Per file plan: finished with its metadata.
+    pub finished: Vec<AtomicBool>,
     /// Bytes written.
     pub written: AtomicU64,
     pub progress: &'a Progress,
+    pub opts: &'a RestoreOptions,
+    pub as_root: bool,
 }
 
 /// A file that could not be completed, for the reporting thread.
@@ -69,25 +77,42 @@ impl Shared<'_> {
         if self.remaining[file].fetch_sub(1, Ordering::AcqRel) != 1 {
             return;
         }
-        if self.failed[file].load(Ordering::Acquire) {
-            return;
-        }
-        if self.sparse[file] {
-            let size = self.plan.files[file].size();
-            let finished = open
-                .get(self, file)
-                .and_then(|f| f.set_len(size).map_err(|e| e.to_string()));
-            if let Err(e) = finished {
-                return self.fail(file, format!("setting its size: {e}"), events);
+        if !self.failed[file].load(Ordering::Acquire) {
+            if let Err(message) = self.finish(file, open) {
+                self.fail(file, message, events);
             }
         }
+        open.close(file);
+    }
+
+    /// Finish a completely written file: its size if sparse, then its
+    /// metadata.
+    fn finish(&self, file: usize, open: &mut OpenFiles) -> std::result::Result<(), String> {
+        let size = self.plan.files[file].size();
+        let node = &self.plan.items[self.plan.files[file].item].node;
+        let ids = open.owners.ids(node);
+        let handle = open.get(self, file)?;
+        if self.sparse[file] {
+            handle
+                .set_len(size)
+                .map_err(|e| format!("setting its size: {e}"))?;
+        }
+        let failures = apply_to_file(handle.as_fd(), node, ids, self.opts, self.as_root);
+        if !failures.is_empty() {
+            return Err(format!("restoring metadata: {}", failures.join("; ")));
+        }
+        self.finished[file].store(true, Ordering::Release);
         self.progress.add_restored_file();
+        Ok(())
     }
 }
 
 /// Run jobs until there are none left.
 pub(super) fn run(shared: &Shared<'_>, events: &Sender<Failure>) {
-    let mut open = OpenFiles::default();
+    let mut open = OpenFiles {
+        files: Vec::new(),
+        owners: Owners::new(shared.opts.ownership_by_name),
+    };
     loop {
         let k = shared.next.fetch_add(1, Ordering::Relaxed);
         let Some(job) = shared.jobs.get(k) else {
@@ -208,13 +233,19 @@ fn write_sparse(file: &File, data: &[u8], offset: u64) -> std::io::Result<()> {
     Ok(())
 }
 
-/// A few open files, most recently used last.
-#[derive(Default)]
+/// A few open files, most recently used last (and the owner lookups of
+/// this worker).
 struct OpenFiles {
     files: Vec<(usize, File)>,
+    owners: Owners,
 }
 
 impl OpenFiles {
+    /// Close `file` if it is open.
+    fn close(&mut self, file: usize) {
+        self.files.retain(|(k, _)| *k != file);
+    }
+
     fn get(&mut self, shared: &Shared<'_>, file: usize) -> std::result::Result<&File, String> {
         if let Some(at) = self.files.iter().position(|(k, _)| *k == file) {
             let entry = self.files.remove(at);

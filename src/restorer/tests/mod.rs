@@ -107,6 +107,10 @@ impl Sink for Events {
     fn action(&mut self, action: Action, location: &str, size: u64) {
         self.actions.push((action, location.to_string(), size));
     }
+
+    fn wants_actions(&self) -> bool {
+        true
+    }
 }
 
 /// Plan and restore with options; returns the plan, the outcome and

@@ -9,8 +9,8 @@ use crate::context::Context;
 
 pub mod backup;
 pub mod cat;
-pub mod copy;
 pub mod check;
+pub mod copy;
 pub mod diff;
 pub mod dump;
 pub mod find;

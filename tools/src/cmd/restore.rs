@@ -254,6 +254,14 @@ impl Sink for Printer {
         print_problem(self.json, "restore", &problem);
     }
 
+    fn wants_actions(&self) -> bool {
+        if self.json {
+            self.verbose >= 3
+        } else {
+            self.verbose >= 2
+        }
+    }
+
     fn action(&mut self, action: Action, location: &str, size: u64) {
         if self.json {
             if self.verbose >= 3 && action != Action::Skipped {

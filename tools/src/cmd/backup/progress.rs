@@ -119,11 +119,8 @@ impl Display {
             return;
         }
         let interval = self.mode.interval();
-        loop {
-            match done.recv_timeout(interval) {
-                Err(RecvTimeoutError::Timeout) => self.show(&progress.snapshot()),
-                _ => break,
-            }
+        while let Err(RecvTimeoutError::Timeout) = done.recv_timeout(interval) {
+            self.show(&progress.snapshot());
         }
         if self.mode == Mode::Terminal {
             let mut drawn = self.lock();
