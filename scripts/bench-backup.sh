@@ -157,7 +157,7 @@ for set in $SETS; do
     run "$tool" "$set"; INIT[$tool.$set]=$SECS; ICPU[$tool.$set]=$CPU; rss1=$RSS_KB
     run "$tool" "$set"; REBK[$tool.$set]=$SECS; RCPU[$tool.$set]=$CPU; rss2=$RSS_KB
     RSS[$tool.$set]=$(( rss1 > rss2 ? rss1 : rss2 ))
-    mbs=$(python3 -c "s=float('${INIT[$tool.$set]}'); print('%.0f' % ($bytes/1e6/s) if s==s and s>0 else 'nan')")
+    mbs=$(python3 -c "s=float('${INIT[$tool.$set]}'); print('%.1f' % ($bytes/1e6/s) if s==s and s>0 else 'nan')")
     printf '%-8s %-7s %9s %8s %8s %11s %8s %9d\n' "$set" "$tool" "${INIT[$tool.$set]}" "${ICPU[$tool.$set]}" "$mbs" \
       "${REBK[$tool.$set]}" "${RCPU[$tool.$set]}" $(( RSS[$tool.$set] / 1024 ))
     rm -rf "${REPOS:?}/repo-$tool-$set" "$XDG_CACHE_HOME"

@@ -108,8 +108,10 @@ impl Packer {
             BlobType::Tree => &mut self.tree,
         };
         if writer.is_empty() && handle.tpe == BlobType::Data {
-            // One allocation per data pack instead of repeated doubling.
-            *writer = PackWriter::with_capacity(self.pack_size + (1 << 20));
+            // One allocation per data pack instead of repeated doubling:
+            // room for the target size, one more chunk (at most 8 MiB) and
+            // the header. Pages never written are never resident.
+            *writer = PackWriter::with_capacity(self.pack_size + (9 << 20));
         }
         writer.add(handle.tpe, handle.id, encrypted, uncompressed_length)?;
         self.pending.insert(handle);

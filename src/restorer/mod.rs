@@ -172,7 +172,10 @@ pub fn restore(
     let mut cache = dircache::DirCache::new(root);
     let mut reporter = Reporter::new(sink);
 
+    let started = std::time::Instant::now();
     let prepared = create::create_items(plan, &mut cache, opts, progress, &mut reporter);
+    log::debug!("restore: create stage took {:?}", started.elapsed());
+    let started = std::time::Instant::now();
     let states = &prepared.states;
     let no_files = || vec![false; plan.files.len()];
     let (complete, finished_files, bytes_written) = match (&content_root, opts.dry_run) {
@@ -183,6 +186,8 @@ pub fn restore(
         }
         _ => (no_files(), no_files(), 0),
     };
+    log::debug!("restore: content stage took {:?}", started.elapsed());
+    let started = std::time::Instant::now();
     // Per item: the content stage set its metadata already.
     let mut finished = vec![false; plan.items.len()];
     for (file, done) in plan.files.iter().zip(&finished_files) {
@@ -222,6 +227,7 @@ pub fn restore(
             &mut reporter,
         );
     }
+    log::debug!("restore: delete and metadata stages took {:?}", started.elapsed());
     let stats = summarize(plan, states, &done, bytes_written, deleted, opts.dry_run);
     let files = plan
         .files

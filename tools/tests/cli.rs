@@ -19,6 +19,9 @@ fn init_repo(dir: &Path) -> Repo {
     repo
 }
 
+/// Arguments, environment, and the text the one-line error must contain.
+type FailCase<'a> = (Vec<&'a str>, Vec<(&'a str, String)>, &'a str);
+
 #[test]
 fn repository_and_password_sources() {
     let tmp = tempfile::tempdir().unwrap();
@@ -74,7 +77,7 @@ fn repository_and_password_sources() {
     .ok();
 
     // Failures: one clear line, exit 1, no panic.
-    let cases: Vec<(Vec<&str>, Vec<(&str, String)>, &str)> = vec![
+    let cases: Vec<FailCase> = vec![
         (
             vec!["snapshots"],
             vec![("RESTIC_PASSWORD", "x".into())],

@@ -64,7 +64,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<()> {
     let opts = CheckOptions {
         read_data,
         check_unused: args.check_unused,
-        ..CheckOptions::default()
+        threads: crate::cmd::prune::io_threads(),
     };
     let report = check::check(&repo, &opts, &mut |event| printer.event(event))?;
     if !report.complete {

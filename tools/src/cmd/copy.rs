@@ -124,10 +124,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<()> {
         }
         out
     };
-    let threads = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(4)
-        .clamp(4, 16);
+    let threads = crate::cmd::prune::io_threads();
     let mut visited = HashSet::new();
     let mut stats = CopyStats::default();
     for (id, sn) in sources {

@@ -71,10 +71,7 @@ pub fn prune_options(ctx: &Context, args: &PruneArgs) -> Result<PruneOptions> {
             .transpose()
             .context("RESTIC_PACK_SIZE")?,
     };
-    let threads = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(4)
-        .clamp(4, 16);
+    let threads = io_threads();
     Ok(PruneOptions {
         max_unused,
         max_repack_bytes,
@@ -84,6 +81,22 @@ pub fn prune_options(ctx: &Context, args: &PruneArgs) -> Result<PruneOptions> {
         pack_size: pack_size_mib.map_or(16 << 20, |m| (m as u64) << 20),
         threads,
     })
+}
+
+/// Worker threads for I/O-bound maintenance work: `CAIRN_THREADS` if set,
+/// else twice the CPU count, at least 8 (reads and writes overlap with
+/// waiting for the disk), at most 32.
+pub fn io_threads() -> usize {
+    if let Some(n) = std::env::var("CAIRN_THREADS")
+        .ok()
+        .and_then(|s| s.parse::<usize>().ok())
+    {
+        return n.clamp(1, 256);
+    }
+    std::thread::available_parallelism()
+        .map(|n| n.get() * 2)
+        .unwrap_or(8)
+        .clamp(8, 32)
 }
 
 /// Checks that need the opened repository.

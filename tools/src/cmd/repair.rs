@@ -61,10 +61,7 @@ struct PackArgs {
 }
 
 fn threads() -> usize {
-    std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(4)
-        .clamp(4, 16)
+    crate::cmd::prune::io_threads()
 }
 
 pub fn run(ctx: &Context, args: Args) -> Result<()> {

@@ -373,6 +373,12 @@ pub fn run(ctx: &Context, args: Args) -> Result<()> {
         status_shown: &STATUS_SHOWN,
     };
     let plan = restorer::plan(repo, &root, &selection, &mut |p| printer.problem(p))?;
+    log::debug!(
+        "restore: planned {} items, {} files in {:?}",
+        plan.items.len(),
+        plan.files.len(),
+        start.elapsed()
+    );
     let progress = Progress::new();
     let show_status = !ctx.global.quiet && (json || std::io::stdout().is_terminal());
     let finished = AtomicBool::new(false);
