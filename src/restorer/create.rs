@@ -327,17 +327,14 @@ impl Stage<'_> {
                     .dir(plan, item.parent)?
                     .symlink(&node.link_target, name, way)
             }
-            ItemKind::Fifo => {
+            ItemKind::Fifo => cache
+                .dir(plan, item.parent)?
+                .mknod(name, FileType::Fifo, 0, way),
+            ItemKind::BlockDevice => {
                 cache
                     .dir(plan, item.parent)?
-                    .mknod(name, FileType::Fifo, 0, way)
+                    .mknod(name, FileType::BlockDevice, node.device, way)
             }
-            ItemKind::BlockDevice => cache.dir(plan, item.parent)?.mknod(
-                name,
-                FileType::BlockDevice,
-                node.device,
-                way,
-            ),
             ItemKind::CharDevice => cache.dir(plan, item.parent)?.mknod(
                 name,
                 FileType::CharacterDevice,

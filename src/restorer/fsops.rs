@@ -396,9 +396,18 @@ fn regular(fd: OwnedFd) -> io::Result<File> {
     Ok(File::from(fd))
 }
 
+/// How [`open_beneath`] opens a file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Access {
+    Read,
+    Write,
+    /// Write, creating the file (mode 0600) if it does not exist.
+    Create,
+}
+
 /// Open the regular file at `names` (one component per level) below
-/// `root`, for writing or reading, following no symlink on the way.
-pub(crate) fn open_beneath(root: &DirHandle, names: &[&OsStr], write: bool) -> io::Result<File> {
+/// `root`, following no symlink on the way (nor as the final name).
+pub(crate) fn open_beneath(root: &DirHandle, names: &[&OsStr], access: Access) -> io::Result<File> {
     let Some((last, dirs)) = names.split_last() else {
         return Err(io::Error::new(io::ErrorKind::InvalidInput, "empty path"));
     };
@@ -409,10 +418,10 @@ pub(crate) fn open_beneath(root: &DirHandle, names: &[&OsStr], write: bool) -> i
         }
         path.extend_from_slice(checked(name)?.as_bytes());
     }
-    let access = if write {
-        OFlags::WRONLY
-    } else {
-        OFlags::RDONLY
+    let (access, mode) = match access {
+        Access::Read => (OFlags::RDONLY, Mode::empty()),
+        Access::Write => (OFlags::WRONLY, Mode::empty()),
+        Access::Create => (OFlags::WRONLY | OFlags::CREATE, Mode::RUSR | Mode::WUSR),
     };
     let flags = access | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC;
     let resolve = ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS;
@@ -420,7 +429,7 @@ pub(crate) fn open_beneath(root: &DirHandle, names: &[&OsStr], write: bool) -> i
         &root.fd,
         OsStr::from_bytes(&path),
         flags,
-        Mode::empty(),
+        mode,
         resolve,
     ) {
         Ok(fd) => return regular(fd),
@@ -435,7 +444,7 @@ pub(crate) fn open_beneath(root: &DirHandle, names: &[&OsStr], write: bool) -> i
         dir = Some(rfs::openat(base, *name, DIR_FLAGS, Mode::empty())?);
     }
     let base = dir.as_ref().map_or(root.fd.as_fd(), |d| d.as_fd());
-    regular(rfs::openat(base, *last, flags, Mode::empty())?)
+    regular(rfs::openat(base, *last, flags, mode)?)
 }
 
 #[cfg(test)]
@@ -451,7 +460,11 @@ mod tests {
             let bad = OsStr::new(bad);
             assert!(dir.make_dir(bad).is_err(), "{bad:?}");
             assert!(dir.create_file(bad, InTheWay::Nothing).is_err(), "{bad:?}");
-            assert!(dir.symlink(OsStr::new("x"), bad, InTheWay::ReplaceDirs).is_err(), "{bad:?}");
+            assert!(
+                dir.symlink(OsStr::new("x"), bad, InTheWay::ReplaceDirs)
+                    .is_err(),
+                "{bad:?}"
+            );
             assert!(dir.remove_all(bad).is_err(), "{bad:?}");
         }
         std::os::unix::fs::symlink(tmp.path(), target.join("up")).unwrap();
@@ -486,16 +499,18 @@ mod tests {
         std::os::unix::fs::symlink(outside.join("f"), target.join("a/flink")).unwrap();
         let root = DirHandle::open_target(&target, false).unwrap();
         let os = |s: &'static str| OsStr::new(s);
-        let f = open_beneath(&root, &[os("a"), os("b"), os("f")], false).unwrap();
+        let f = open_beneath(&root, &[os("a"), os("b"), os("f")], Access::Read).unwrap();
         assert_eq!(f.metadata().unwrap().len(), 2);
-        assert!(open_beneath(&root, &[os("a"), os("link"), os("f")], true).is_err());
-        assert!(open_beneath(&root, &[os("a"), os("flink")], true).is_err());
-        assert!(open_beneath(&root, &[os("a"), os(".."), os("a")], true).is_err());
-        assert!(
-            open_beneath(&root, &[os("a"), os("b")], false).is_err(),
-            "a dir"
-        );
+        let (write, create) = (Access::Write, Access::Create);
+        assert!(open_beneath(&root, &[os("a"), os("link"), os("f")], write).is_err());
+        assert!(open_beneath(&root, &[os("a"), os("link"), os("new")], create).is_err());
+        assert!(open_beneath(&root, &[os("a"), os("flink")], create).is_err());
+        assert!(open_beneath(&root, &[os("a"), os(".."), os("a")], write).is_err());
+        assert!(open_beneath(&root, &[os("a"), os("b")], Access::Read).is_err());
+        open_beneath(&root, &[os("a"), os("b"), os("new")], create).unwrap();
+        assert!(target.join("a/b/new").is_file());
         assert_eq!(std::fs::read(outside.join("f")).unwrap(), b"out");
+        assert_eq!(std::fs::read_dir(&outside).unwrap().count(), 1);
     }
 
     #[test]
@@ -520,10 +535,15 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(tmp.path().join("d/sub")).unwrap();
         let root = DirHandle::open_target(tmp.path(), false).unwrap();
-        assert!(root.create_file(OsStr::new("d"), InTheWay::Replace).is_err());
-        assert!(root.create_file(OsStr::new("d"), InTheWay::Nothing).is_err());
+        assert!(root
+            .create_file(OsStr::new("d"), InTheWay::Replace)
+            .is_err());
+        assert!(root
+            .create_file(OsStr::new("d"), InTheWay::Nothing)
+            .is_err());
         assert!(tmp.path().join("d/sub").is_dir());
-        root.create_file(OsStr::new("d"), InTheWay::ReplaceDirs).unwrap();
+        root.create_file(OsStr::new("d"), InTheWay::ReplaceDirs)
+            .unwrap();
         assert!(tmp.path().join("d").is_file());
     }
 
@@ -531,7 +551,8 @@ mod tests {
     fn invalid_owner_is_an_error_not_a_panic() {
         let tmp = tempfile::tempdir().unwrap();
         let root = DirHandle::open_target(tmp.path(), false).unwrap();
-        root.create_file(OsStr::new("f"), InTheWay::Nothing).unwrap();
+        root.create_file(OsStr::new("f"), InTheWay::Nothing)
+            .unwrap();
         assert!(root.chown(OsStr::new("f"), u32::MAX, 0).is_err());
     }
 }

@@ -55,7 +55,9 @@ pub(crate) fn restore_metadata(
         if !matches!(item.kind, ItemKind::HardLink { .. }) && !finished[i] {
             let ids = owners.ids(&item.node);
             let failures = match cache.dir(plan, item.parent) {
-                Ok(dir) => apply_by_name(dir, item.name(), &item.node, item.kind, ids, opts, as_root),
+                Ok(dir) => {
+                    apply_by_name(dir, item.name(), &item.node, item.kind, ids, opts, as_root)
+                }
                 Err(e) => vec![format!("cannot open its directory: {e}")],
             };
             if !failures.is_empty() {
@@ -171,7 +173,14 @@ pub(crate) fn apply_to_file(
     opts: &RestoreOptions,
     as_root: bool,
 ) -> Vec<String> {
-    apply(Target::Fd(fd), node, ItemKind::File { content: 0 }, ids, opts, as_root)
+    apply(
+        Target::Fd(fd),
+        node,
+        ItemKind::File { content: 0 },
+        ids,
+        opts,
+        as_root,
+    )
 }
 
 /// Apply a node's metadata; returns what failed.

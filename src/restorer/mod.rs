@@ -227,7 +227,10 @@ pub fn restore(
             &mut reporter,
         );
     }
-    log::debug!("restore: delete and metadata stages took {:?}", started.elapsed());
+    log::debug!(
+        "restore: delete and metadata stages took {:?}",
+        started.elapsed()
+    );
     let stats = summarize(plan, states, &done, bytes_written, deleted, opts.dry_run);
     let files = plan
         .files

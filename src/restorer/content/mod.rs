@@ -20,6 +20,7 @@
 //!   per worker, one ranged read of at most 4 MiB (or one larger blob) and
 //!   one decoded blob; never the data of a whole file or pack.
 
+mod decode;
 mod schedule;
 mod worker;
 

@@ -22,13 +22,13 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use crossbeam_channel::Sender;
 
 use crate::backend::FileType;
-use crate::pack::decode_blob;
 use crate::repository::Repository;
 
 use super::super::fsops::{open_beneath, DirHandle};
 use super::super::metadata::{apply_to_file, Owners};
 use super::super::options::{Progress, RestoreOptions};
 use super::super::plan::Plan;
+use super::decode::Decoder;
 use super::schedule::{runs, BlobJob, PackJob};
 
 /// Files a worker keeps open between writes.
@@ -113,6 +113,7 @@ pub(super) fn run(shared: &Shared<'_>, events: &Sender<Failure>) {
         files: Vec::new(),
         owners: Owners::new(shared.opts.ownership_by_name),
     };
+    let mut decoder = Decoder::new();
     loop {
         let k = shared.next.fetch_add(1, Ordering::Relaxed);
         let Some(job) = shared.jobs.get(k) else {
@@ -127,7 +128,7 @@ pub(super) fn run(shared: &Shared<'_>, events: &Sender<Failure>) {
             );
             for blob in blobs {
                 let data = match &read {
-                    Ok(buf) => decode(shared.repo, job, blob, buf, start),
+                    Ok(buf) => decode(&mut decoder, shared.repo, job, blob, buf, start),
                     Err(e) => Err(e.to_string()),
                 };
                 let data = data.or_else(|e| other_copy(shared.repo, blob).ok_or(e));
@@ -147,6 +148,7 @@ pub(super) fn run(shared: &Shared<'_>, events: &Sender<Failure>) {
 
 /// Decrypt and check one blob of a run read from `start`.
 fn decode(
+    decoder: &mut Decoder,
     repo: &Repository,
     job: &PackJob,
     blob: &BlobJob,
@@ -157,13 +159,14 @@ fn decode(
     let encrypted = run
         .get(at..at + blob.entry.length as usize)
         .ok_or_else(|| format!("blob {} lies outside its read", blob.id.short()))?;
-    decode_blob(
-        repo.key(),
-        &job.pack,
-        &blob.entry.to_pack_blob(&blob.handle()),
-        encrypted,
-    )
-    .map_err(|e| e.to_string())
+    decoder
+        .decode(
+            repo.key(),
+            &job.pack,
+            &blob.entry.to_pack_blob(&blob.handle()),
+            encrypted,
+        )
+        .map_err(|e| e.to_string())
 }
 
 /// The blob from another copy the index knows of, if one is good.
