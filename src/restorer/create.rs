@@ -21,6 +21,7 @@
 //! silently: the directory's problem covers everything below it.
 
 use std::io;
+use std::os::unix::fs::MetadataExt;
 
 use rustix::fs::{FileType, Stat};
 
@@ -28,9 +29,10 @@ use crate::format::tree::Node;
 
 use super::dircache::DirCache;
 use super::fsops::{file_type, InTheWay};
+use super::fsops::{open_beneath, Access, DirHandle};
 use super::options::{Action, Overwrite, Progress, RestoreOptions};
 use super::plan::{ItemKind, Plan};
-use super::verify::compare;
+use super::verify::{compare, Comparison};
 use super::Reporter;
 
 /// What became of an item in this stage.
@@ -64,6 +66,9 @@ pub(crate) struct Prepared {
     pub states: Vec<State>,
     /// Per file plan.
     pub todo: Vec<Todo>,
+    /// Per file plan: not created yet; the content stage creates it when
+    /// it writes the first blob (in parallel, one open saved per file).
+    pub lazy: Vec<bool>,
 }
 
 /// Decide about and create the plan's items.
@@ -90,6 +95,19 @@ pub(crate) fn create_items(
         on_disk: vec![false; plan.items.len()],
         empty: vec![false; plan.items.len()],
         root_empty,
+        lazy: vec![false; plan.files.len()],
+        compared: match cache.root_handle() {
+            Some(root) if !root_empty => compare_existing(plan, root, opts),
+            _ => vec![None; plan.files.len()],
+        },
+        linked: plan
+            .items
+            .iter()
+            .filter_map(|item| match item.kind {
+                ItemKind::HardLink { first } => Some(first),
+                _ => None,
+            })
+            .collect(),
         buf: Vec::new(),
     };
     for i in 0..plan.items.len() {
@@ -99,6 +117,7 @@ pub(crate) fn create_items(
     Prepared {
         states: stage.states,
         todo: stage.todo,
+        lazy: stage.lazy,
     }
 }
 
@@ -113,6 +132,13 @@ struct Stage<'a> {
     /// Per directory item: made by this restore, so nothing else is in it.
     empty: Vec<bool>,
     root_empty: bool,
+    /// Per file plan: created by the content stage.
+    lazy: Vec<bool>,
+    /// Items other items are hard links to (created here, before them).
+    linked: std::collections::HashSet<usize>,
+    /// Per file plan: the existing file's (device, inode) and comparison,
+    /// computed in parallel before the sequential pass.
+    compared: Vec<Option<(u64, u64, Comparison)>>,
     buf: Vec<u8>,
 }
 
@@ -226,12 +252,27 @@ impl Stage<'_> {
                 } else {
                     InTheWay::new(self.opts.delete)
                 };
-                match self.create(cache, i, way) {
+                let lazy = match item.kind {
+                    ItemKind::File { content } => {
+                        !plan.files[content].blobs.is_empty() && !self.linked.contains(&i)
+                    }
+                    _ => false,
+                };
+                let created = if lazy {
+                    cache
+                        .dir(plan, item.parent)
+                        .and_then(|dir| dir.clear(item.name(), way))
+                        .map(|()| false)
+                } else {
+                    self.create(cache, i, way)
+                };
+                match created {
                     Ok(new_dir) => {
                         self.on_disk[i] = true;
                         self.empty[i] = new_dir;
                         if let ItemKind::File { content } = item.kind {
                             self.todo[content] = Todo::All;
+                            self.lazy[content] = lazy;
                         }
                         State::Created
                     }
@@ -278,10 +319,16 @@ impl Stage<'_> {
                 if trust {
                     return Ok(Decision::Unchanged);
                 }
-                let file = cache
-                    .dir(plan, item.parent)?
-                    .open_file(item.name(), false)?;
-                let found = compare(&file, file_plan, &mut self.buf)?;
+                let found = match self.compared[content].take() {
+                    // Compared in parallel beforehand (the same inode).
+                    Some((dev, ino, found)) if (dev, ino) == (st.st_dev, st.st_ino) => found,
+                    _ => {
+                        let file = cache
+                            .dir(plan, item.parent)?
+                            .open_file(item.name(), false)?;
+                        compare(&file, file_plan, &mut self.buf)?
+                    }
+                };
                 if found.matches() {
                     Ok(Decision::Unchanged)
                 } else if st.st_nlink == 1 {
@@ -357,6 +404,66 @@ impl Stage<'_> {
         }
         .map(|()| false)
     }
+}
+
+/// Compare the files already in the target with their plans, on several
+/// threads (reading many existing files one by one is slow): per file plan,
+/// the file's (device, inode) and how it compares, if there is a regular
+/// file at its path. Only for the policies that read existing files.
+fn compare_existing(
+    plan: &Plan,
+    root: &DirHandle,
+    opts: &RestoreOptions,
+) -> Vec<Option<(u64, u64, Comparison)>> {
+    let mut out = vec![None; plan.files.len()];
+    if !matches!(opts.overwrite, Overwrite::Always | Overwrite::IfChanged) {
+        return out;
+    }
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let workers = std::thread::available_parallelism().map_or(4, |n| (n.get() * 2).clamp(2, 8));
+    let results = std::sync::Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| {
+                let mut buf = Vec::new();
+                let mut found = Vec::new();
+                loop {
+                    let k = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some(file_plan) = plan.files.get(k) else {
+                        break;
+                    };
+                    let node = &plan.items[file_plan.item].node;
+                    let Ok(file) = open_beneath(root, &plan.path(file_plan.item), Access::Read)
+                    else {
+                        continue;
+                    };
+                    let Ok(meta) = file.metadata() else {
+                        continue;
+                    };
+                    let trusted = opts.overwrite == Overwrite::IfChanged
+                        && !opts.verify
+                        && meta.len() == file_plan.size()
+                        && (meta.mtime(), meta.mtime_nsec()) == {
+                            let (secs, nanos) = node.mtime.unix();
+                            (secs, i64::from(nanos))
+                        };
+                    if trusted {
+                        continue;
+                    }
+                    if let Ok(comparison) = compare(&file, file_plan, &mut buf) {
+                        found.push((k, (meta.dev(), meta.ino(), comparison)));
+                    }
+                }
+                if let Ok(mut results) = results.lock() {
+                    results.extend(found);
+                }
+            });
+        }
+    });
+    for (k, result) in results.into_inner().unwrap_or_default() {
+        out[k] = Some(result);
+    }
+    out
 }
 
 /// What to do with one item.

@@ -33,6 +33,11 @@ impl DirCache {
         }
     }
 
+    /// The target, if it exists.
+    pub fn root_handle(&self) -> Option<&DirHandle> {
+        self.root.as_ref()
+    }
+
     fn root(&self) -> io::Result<&DirHandle> {
         self.root
             .as_ref()

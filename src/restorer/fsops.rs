@@ -425,13 +425,7 @@ pub(crate) fn open_beneath(root: &DirHandle, names: &[&OsStr], access: Access) -
     };
     let flags = access | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC;
     let resolve = ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS;
-    match rfs::openat2(
-        &root.fd,
-        OsStr::from_bytes(&path),
-        flags,
-        mode,
-        resolve,
-    ) {
+    match rfs::openat2(&root.fd, OsStr::from_bytes(&path), flags, mode, resolve) {
         Ok(fd) => return regular(fd),
         // No openat2 (old kernel, seccomp), a path too long for one call,
         // or a concurrent rename: walk instead.

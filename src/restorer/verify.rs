@@ -19,7 +19,7 @@ use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
 
-use super::fsops::{open_beneath, DirHandle};
+use super::fsops::{open_beneath, Access, DirHandle};
 use super::plan::{BlobSlot, FilePlan, Plan};
 use super::Problem;
 
@@ -154,7 +154,7 @@ fn check(
     file_plan: &FilePlan,
     buf: &mut Vec<u8>,
 ) -> std::result::Result<(), String> {
-    let file = open_beneath(root, &plan.path(file_plan.item), false)
+    let file = open_beneath(root, &plan.path(file_plan.item), Access::Read)
         .map_err(|e| format!("cannot open: {e}"))?;
     let found = compare(&file, file_plan, buf).map_err(|e| format!("reading: {e}"))?;
     if !found.size_matches {

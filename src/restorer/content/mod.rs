@@ -94,6 +94,7 @@ pub(crate) fn write_contents(
         sparse: (0..count)
             .map(|k| opts.sparse && prepared.todo[k] == Todo::All)
             .collect(),
+        lazy: &prepared.lazy,
         finished: (0..count).map(|_| AtomicBool::new(false)).collect(),
         written: AtomicU64::new(0),
         progress,

@@ -24,7 +24,7 @@ use crossbeam_channel::Sender;
 use crate::backend::FileType;
 use crate::repository::Repository;
 
-use super::super::fsops::{open_beneath, DirHandle};
+use super::super::fsops::{open_beneath, Access, DirHandle};
 use super::super::metadata::{apply_to_file, Owners};
 use super::super::options::{Progress, RestoreOptions};
 use super::super::plan::Plan;
@@ -49,6 +49,8 @@ pub(super) struct Shared<'a> {
     pub failed: Vec<AtomicBool>,
     /// Per file plan: holes may be left (a new file with `--sparse`).
     pub sparse: Vec<bool>,
+    /// Per file plan: the file is created on first open.
+    pub lazy: &'a [bool],
     /// Per file plan: finished with its metadata.
     pub finished: Vec<AtomicBool>,
     /// Bytes written.
@@ -255,7 +257,12 @@ impl OpenFiles {
             self.files.push(entry);
         } else {
             let item = shared.plan.files[file].item;
-            let opened = open_beneath(shared.root, &shared.plan.path(item), true)
+            let access = if shared.lazy[file] {
+                Access::Create
+            } else {
+                Access::Write
+            };
+            let opened = open_beneath(shared.root, &shared.plan.path(item), access)
                 .map_err(|e| format!("cannot open file to write its content: {e}"))?;
             if self.files.len() >= OPEN_FILES {
                 self.files.remove(0);
