@@ -56,9 +56,7 @@ impl Context {
             .clone()
             .or_else(|| env("REPOSITORY_FILE").map(PathBuf::from));
         if let Some(file) = file {
-            let s = std::fs::read_to_string(&file)
-                .with_context(|| format!("reading repository file {}", file.display()))?;
-            return Ok(s.trim().to_string());
+            return read_trimmed(&file, "repository file");
         }
         if let Some(r) = env("REPOSITORY") {
             return Ok(r);
@@ -85,30 +83,10 @@ impl Context {
             .password_file
             .clone()
             .or_else(|| env("PASSWORD_FILE").map(PathBuf::from));
-        if command.is_some() && file.is_some() {
-            bail!("Password file and command are mutually exclusive options");
+        match resolve_password(command, file, env("PASSWORD"))? {
+            Some(p) => Ok(p),
+            None => self.prompt("enter password for repository: "),
         }
-        if let Some(command) = command {
-            let out = std::process::Command::new("sh")
-                .arg("-c")
-                .arg(&command)
-                .stderr(std::process::Stdio::inherit())
-                .output()
-                .with_context(|| format!("running password command {command:?}"))?;
-            if !out.status.success() {
-                bail!("password command {command:?} failed: {}", out.status);
-            }
-            return Ok(String::from_utf8_lossy(&out.stdout).trim().to_string());
-        }
-        if let Some(file) = file {
-            let s = std::fs::read_to_string(&file)
-                .with_context(|| format!("reading password file {}", file.display()))?;
-            return Ok(s.trim().to_string());
-        }
-        if let Some(p) = env("PASSWORD") {
-            return Ok(p);
-        }
-        self.prompt("enter password for repository: ")
     }
 
     /// Ask for a password on the terminal; an error without one.
@@ -127,9 +105,7 @@ impl Context {
     /// else the normal password sources, else a prompt asked twice.
     pub fn new_password(&self, new_password_file: Option<&PathBuf>) -> Result<String> {
         if let Some(file) = new_password_file {
-            let s = std::fs::read_to_string(file)
-                .with_context(|| format!("reading password file {}", file.display()))?;
-            return Ok(s.trim().to_string());
+            return read_trimmed(file, "password file");
         }
         if !std::io::stdin().is_terminal() {
             return self.password();
@@ -212,4 +188,42 @@ pub fn backend_for(location: &str) -> Result<Arc<dyn Backend>> {
         _ => location,
     };
     Ok(Arc::new(LocalBackend::new(path)))
+}
+
+/// A file's contents without surrounding white space (password and
+/// repository files, as restic reads them).
+pub fn read_trimmed(path: &std::path::Path, what: &str) -> Result<String> {
+    let s = std::fs::read_to_string(path)
+        .with_context(|| format!("reading {what} {}", path.display()))?;
+    Ok(s.trim().to_string())
+}
+
+/// A password from a command, a file or an environment value, in restic's
+/// order; `None` when none is given. Command and file exclude each other.
+pub fn resolve_password(
+    command: Option<String>,
+    file: Option<PathBuf>,
+    env_value: Option<String>,
+) -> Result<Option<String>> {
+    if command.is_some() && file.is_some() {
+        bail!("Password file and command are mutually exclusive options");
+    }
+    if let Some(command) = command {
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(&command)
+            .stderr(std::process::Stdio::inherit())
+            .output()
+            .with_context(|| format!("running password command {command:?}"))?;
+        if !out.status.success() {
+            bail!("password command {command:?} failed: {}", out.status);
+        }
+        return Ok(Some(
+            String::from_utf8_lossy(&out.stdout).trim().to_string(),
+        ));
+    }
+    if let Some(file) = file {
+        return read_trimmed(&file, "password file").map(Some);
+    }
+    Ok(env_value)
 }

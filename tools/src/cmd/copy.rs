@@ -6,14 +6,14 @@
 use std::collections::HashSet;
 use std::path::PathBuf;
 
-use anyhow::{bail, Context as _, Result};
+use anyhow::{Context as _, Result};
 use cairn_core::backend::FileType;
 use cairn_core::id::SnapshotId;
 use cairn_core::maintenance::copy::{copy_snapshot, CopiesIndex, CopyStats};
 use cairn_core::repository::{LockKind, OpenOptions, Repository};
 
 use crate::cmd::snapshots::FilterArgs;
-use crate::context::{backend_for, env, Context};
+use crate::context::{backend_for, env, read_trimmed, resolve_password, Context};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -49,9 +49,7 @@ impl Args {
             .clone()
             .or_else(|| env("FROM_REPOSITORY_FILE").map(PathBuf::from));
         if let Some(f) = file {
-            let s =
-                std::fs::read_to_string(&f).with_context(|| format!("reading {}", f.display()))?;
-            return Ok(s.trim().to_string());
+            return read_trimmed(&f, "repository file");
         }
         env("FROM_REPOSITORY").context(
             "Please specify a source repository location (--from-repo or --from-repository-file)",
@@ -67,24 +65,9 @@ impl Args {
             .from_password_file
             .clone()
             .or_else(|| env("FROM_PASSWORD_FILE").map(PathBuf::from));
-        if let Some(command) = command {
-            let out = std::process::Command::new("sh")
-                .arg("-c")
-                .arg(&command)
-                .stderr(std::process::Stdio::inherit())
-                .output()
-                .with_context(|| format!("running password command {command:?}"))?;
-            if !out.status.success() {
-                bail!("password command {command:?} failed: {}", out.status);
-            }
-            return Ok(String::from_utf8_lossy(&out.stdout).trim().to_string());
-        }
-        if let Some(f) = file {
-            let s =
-                std::fs::read_to_string(&f).with_context(|| format!("reading {}", f.display()))?;
-            return Ok(s.trim().to_string());
-        }
-        env("FROM_PASSWORD").context("no password for the source repository: set RESTIC_FROM_PASSWORD, --from-password-file or --from-password-command")
+        resolve_password(command, file, env("FROM_PASSWORD"))?.context(
+            "no password for the source repository: set RESTIC_FROM_PASSWORD, --from-password-file or --from-password-command",
+        )
     }
 }
 
