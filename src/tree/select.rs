@@ -69,3 +69,20 @@ pub fn find_snapshot(
     let sn = repo.load_snapshot(&id)?;
     Ok((id, sn, sub))
 }
+
+/// The snapshots a command works on: those named by `specs` (ids, prefixes,
+/// `latest`), or, when none are named, every snapshot passing `filter` —
+/// restic's rule for `tag`, `rewrite`, `repair snapshots` and the like.
+pub fn select_snapshots(
+    repo: &Repository,
+    specs: &[String],
+    filter: &SnapshotFilter,
+) -> Result<Vec<(SnapshotId, Snapshot)>> {
+    if specs.is_empty() {
+        return filter_snapshots(repo, filter);
+    }
+    specs
+        .iter()
+        .map(|spec| find_snapshot(repo, spec, filter).map(|(id, sn, _)| (id, sn)))
+        .collect()
+}

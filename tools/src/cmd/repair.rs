@@ -113,21 +113,11 @@ fn run_snapshots(ctx: &Context, args: SnapshotArgs) -> Result<()> {
     let repo = ctx.open()?;
     let _lock = repo.lock(LockKind::Exclusive)?;
     repo.load_index()?;
-    let ids: Vec<SnapshotId> = if args.ids.is_empty() {
-        let filter = args.filter.filter();
-        cairn_core::tree::select::filter_snapshots(&repo, &filter)?
+    let ids: Vec<SnapshotId> =
+        cairn_core::tree::select::select_snapshots(&repo, &args.ids, &args.filter.filter())?
             .into_iter()
             .map(|(id, _)| id)
-            .collect()
-    } else {
-        let mut out = Vec::new();
-        for spec in &args.ids {
-            let (id, _, _) =
-                cairn_core::tree::select::find_snapshot(&repo, spec, &args.filter.filter())?;
-            out.push(id);
-        }
-        out
-    };
+            .collect();
     let (mut changed, mut broken) = (0, 0);
     for id in ids {
         if !ctx.global.quiet {

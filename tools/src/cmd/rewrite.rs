@@ -68,16 +68,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<()> {
     })?;
     repo.load_index()?;
     let filter = args.filter.filter();
-    let targets = if args.ids.is_empty() {
-        cairn_core::tree::select::filter_snapshots(&repo, &filter)?
-    } else {
-        let mut out = Vec::new();
-        for spec in &args.ids {
-            let (id, sn, _) = cairn_core::tree::select::find_snapshot(&repo, spec, &filter)?;
-            out.push((id, sn));
-        }
-        out
-    };
+    let targets = cairn_core::tree::select::select_snapshots(&repo, &args.ids, &filter)?;
     let mut changed = 0;
     for (id, sn) in targets {
         if !ctx.global.quiet {
