@@ -21,6 +21,10 @@
 //! positions back (or the initial `1`/`0` bytes during the first 64 hashed
 //! bytes). State between calls is just the digest and how far we got.
 
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+
 use super::polynomial::{modulo, Polynomial, DEGREE};
 use super::{Scan, MAX_SIZE, MIN_SIZE};
 
@@ -65,6 +69,69 @@ impl Tables {
         let top = (digest >> POL_SHIFT) as u8;
         ((digest << 8) | u64::from(b)) ^ self.reduce[usize::from(top)]
     }
+
+    /// Slide the window: `out` leaves it, `b` enters.
+    #[inline(always)]
+    fn slide(&self, digest: u64, out: u8, b: u8) -> u64 {
+        self.append(digest ^ self.out[usize::from(out)], b)
+    }
+}
+
+/// Bytes per lane of [`scan_block`].
+const LANE: usize = 16 * 1024;
+/// Independent digests computed side by side by [`scan_block`].
+const LANES: usize = 4;
+/// Bytes per [`scan_block`] call.
+const BLOCK: usize = LANE * LANES;
+
+/// Scan `chunk[start..start + BLOCK]` (with `start ≥ MIN_SIZE`, so every
+/// window lies inside the chunk), where `digest` is the digest after byte
+/// `start − 1`: `Err(cut)` for the first cut, else `Ok` with the digest
+/// after the block's last byte.
+///
+/// One rolling digest is a chain of dependent table lookups, so it runs at
+/// the latency of that chain. But the digest depends only on the 64-byte
+/// window, so lane `k` can start at `start + k·LANE` from the fingerprint
+/// of the 64 bytes before it, and the four independent chains interleave.
+/// The cut is the first hit of the first lane that has one, the one a
+/// byte-by-byte scan finds; scanning past it wastes less than a block,
+/// which lies in the next chunk's unhashed prefix anyway.
+fn scan_block(t: &Tables, chunk: &[u8], start: usize, digest: u64) -> Result<u64, usize> {
+    let lane_at = |k: usize, back: usize| -> &[u8; LANE] {
+        let from = start + k * LANE - back;
+        chunk[from..from + LANE]
+            .try_into()
+            .expect("a lane is LANE bytes")
+    };
+    let entering: [&[u8; LANE]; LANES] = std::array::from_fn(|k| lane_at(k, 0));
+    let leaving: [&[u8; LANE]; LANES] = std::array::from_fn(|k| lane_at(k, WINDOW));
+    let mut d: [u64; LANES] = std::array::from_fn(|k| match k {
+        0 => digest,
+        _ => leaving[k][..WINDOW].iter().fold(0, |h, &b| t.append(h, b)),
+    });
+    // Per lane, the offset of its first hit (later hits do not matter).
+    let mut first = [usize::MAX; LANES];
+    for j in 0..LANE {
+        let mut hit = false;
+        for k in 0..LANES {
+            d[k] = t.slide(d[k], leaving[k][j], entering[k][j]);
+            hit |= d[k] & SPLIT_MASK == 0;
+        }
+        if hit {
+            for k in 0..LANES {
+                if d[k] & SPLIT_MASK == 0 && first[k] == usize::MAX {
+                    first[k] = j;
+                }
+            }
+            if first[0] != usize::MAX {
+                return Err(start + first[0] + 1);
+            }
+        }
+    }
+    match (0..LANES).find(|&k| first[k] != usize::MAX) {
+        Some(k) => Err(start + k * LANE + first[k] + 1),
+        None => Ok(d[LANES - 1]),
+    }
 }
 
 /// A table `t` with `t[a ^ b] = t[a] ^ t[b]`, from its values on single bits.
@@ -78,9 +145,26 @@ fn linear_table(single_bit: impl Fn(u64) -> u64) -> [u64; 256] {
     t
 }
 
+/// The tables for `pol`, built once per polynomial and process (building
+/// them costs more than chunking a small file).
+fn tables_for(pol: Polynomial) -> Arc<Tables> {
+    static CACHE: Mutex<Vec<(u64, Arc<Tables>)>> = Mutex::new(Vec::new());
+    let mut cache = CACHE.lock();
+    if let Some((_, t)) = cache.iter().find(|(p, _)| *p == pol.value()) {
+        return Arc::clone(t);
+    }
+    let t: Arc<Tables> = Tables::new(pol).into();
+    // A process uses one or two polynomials; the bound is only a guard.
+    if cache.len() >= 8 {
+        cache.remove(0);
+    }
+    cache.push((pol.value(), Arc::clone(&t)));
+    t
+}
+
 /// Rabin cut-point search state for the chunk being assembled.
 pub(super) struct Rabin {
-    tables: Box<Tables>,
+    tables: Arc<Tables>,
     digest: u64,
     /// Bytes of the current chunk already consumed (skipped or hashed).
     scanned: usize,
@@ -89,7 +173,7 @@ pub(super) struct Rabin {
 impl Rabin {
     pub(super) fn new(pol: Polynomial) -> Self {
         Rabin {
-            tables: Tables::new(pol),
+            tables: tables_for(pol),
             digest: INITIAL_DIGEST,
             scanned: 0,
         }
@@ -149,17 +233,28 @@ impl Rabin {
         }
 
         // From here on the window holds only chunk bytes: the one leaving is
-        // the byte 64 positions back.
-        if i >= MIN_SIZE && i < limit {
-            let leaving = &chunk[i - WINDOW..limit - WINDOW];
-            let entering = &chunk[i..limit];
-            for (k, (&out, &b)) in leaving.iter().zip(entering).enumerate() {
-                digest = t.append(digest ^ t.out[usize::from(out)], b);
-                if digest & SPLIT_MASK == 0 {
-                    return Some(i + k + 1);
+        // the byte 64 positions back, and the digest is a function of the
+        // window alone. Whole blocks go through the multi-lane scan, the
+        // tail byte by byte.
+        if i >= MIN_SIZE {
+            while i + BLOCK <= limit {
+                match scan_block(t, chunk, i, digest) {
+                    Ok(end) => digest = end,
+                    Err(cut) => return Some(cut),
                 }
+                i += BLOCK;
             }
-            i = limit;
+            if i < limit {
+                let leaving = &chunk[i - WINDOW..limit - WINDOW];
+                let entering = &chunk[i..limit];
+                for (k, (&out, &b)) in leaving.iter().zip(entering).enumerate() {
+                    digest = t.slide(digest, out, b);
+                    if digest & SPLIT_MASK == 0 {
+                        return Some(i + k + 1);
+                    }
+                }
+                i = limit;
+            }
         }
 
         if i == MAX_SIZE {
@@ -247,6 +342,89 @@ mod tests {
                 }
             };
             assert_eq!(found, whole, "step {step}");
+        }
+    }
+
+    /// A byte-by-byte scan of `chunk[start..end]`, the reference for
+    /// [`scan_block`].
+    fn scan_slowly(
+        t: &Tables,
+        chunk: &[u8],
+        start: usize,
+        end: usize,
+        mut d: u64,
+    ) -> Result<u64, usize> {
+        for p in start..end {
+            d = t.slide(d, chunk[p - WINDOW], chunk[p]);
+            if d & SPLIT_MASK == 0 {
+                return Err(p + 1);
+            }
+        }
+        Ok(d)
+    }
+
+    #[test]
+    fn lanes_find_the_first_cut_by_position() {
+        let t = Tables::new(Polynomial::new(POL).unwrap());
+        let mut x = 0x00dd_b1a5_e5e5_u64;
+        let mut random = |n: usize| -> Vec<u8> {
+            (0..n)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    x as u8
+                })
+                .collect()
+        };
+        // A 64-byte window whose digest is a cut: the digest depends only
+        // on the window, so wherever these bytes are copied, a cut follows.
+        let noise = random(16 << 20);
+        let fingerprint = |w: &[u8]| w.iter().fold(0, |h, &b| t.append(h, b));
+        let cut_end = match scan_slowly(
+            &t,
+            &noise,
+            WINDOW,
+            noise.len(),
+            fingerprint(&noise[..WINDOW]),
+        ) {
+            Err(end) => end,
+            Ok(_) => panic!("no cut in 16 MiB of noise"),
+        };
+        let cut_window = &noise[cut_end - WINDOW..cut_end];
+
+        let start = MIN_SIZE;
+        let base = random(start + BLOCK);
+        // (lane, offset) pairs of planted cuts; the earliest by position
+        // must win even when a later lane meets its cut first.
+        let cases: &[&[(usize, usize)]] = &[
+            &[],
+            &[(0, 0)],
+            &[(0, 999), (2, 10)],
+            &[(1, 5000), (3, 1)],
+            &[(3, LANE - 1)],
+            &[(1, LANE - 100), (2, 0)],
+        ];
+        for planted in cases {
+            let mut data = base.clone();
+            for &(lane, j) in planted.iter() {
+                let end = start + lane * LANE + j + 1;
+                data[end - WINDOW..end].copy_from_slice(cut_window);
+            }
+            let d0 = fingerprint(&data[start - WINDOW..start]);
+            let want = scan_slowly(&t, &data, start, start + BLOCK, d0);
+            assert_eq!(
+                scan_block(&t, &data, start, d0),
+                want,
+                "cuts at {planted:?}"
+            );
+            if let Some(&(lane, j)) = planted.iter().min() {
+                assert_eq!(
+                    want,
+                    Err(start + lane * LANE + j + 1),
+                    "cuts at {planted:?}"
+                );
+            }
         }
     }
 }
