@@ -13,7 +13,9 @@
 //!   packs.
 //! - A reader only chunks; the chunks of one file are hashed, compressed and
 //!   encrypted by all savers at once, so a single large file uses every
-//!   core while the chunker runs ahead.
+//!   core while the chunker runs ahead. Chunks under [`INLINE_CHUNK`] (small
+//!   files) are the exception: the reader saves them itself, as a hand-off
+//!   would cost more than the work.
 //! - Each file has a [`FileState`]: its chunks' ids in order, filled in by
 //!   the savers as they finish, in any order. A file is *settled* when its
 //!   reader is done with it and no chunk of it is outstanding. The finished
@@ -82,8 +84,13 @@ pub struct Shared<'a> {
 
 /// Where a file's content comes from.
 pub enum Source {
-    /// An open regular file, possibly resumed from a checkpoint.
-    File { file: File, resume: Option<Resume> },
+    /// An open regular file, its `fstat` taken when it was opened, possibly
+    /// resumed from a checkpoint.
+    File {
+        file: File,
+        opened: Metadata,
+        resume: Option<Resume>,
+    },
     /// A stream read once (`--stdin`); never re-read.
     Stream(Box<dyn Read + Send>),
 }
@@ -387,16 +394,26 @@ impl FileSaver {
 /// A saver thread: store chunks until every reader is gone.
 fn save_chunks(shared: Shared<'_>, rx: Receiver<BlobJob>) {
     for job in rx.iter() {
-        let len = job.data.len();
-        let result = shared.blobs.save(BlobType::Data, &job.data);
-        drop(job.data);
-        if result.is_ok() {
-            shared.progress.add_bytes_done(len as u64);
-        }
-        let len = u32::try_from(len).unwrap_or(u32::MAX);
-        job.state.complete(job.index, result, len);
+        save_chunk(shared, job);
     }
 }
+
+/// Store one chunk and record its id in its file's state.
+fn save_chunk(shared: Shared<'_>, job: BlobJob) {
+    let len = job.data.len();
+    let result = shared.blobs.save(BlobType::Data, &job.data);
+    drop(job.data);
+    if result.is_ok() {
+        shared.progress.add_bytes_done(len as u64);
+    }
+    let len = u32::try_from(len).unwrap_or(u32::MAX);
+    job.state.complete(job.index, result, len);
+}
+
+/// Chunks shorter than this are saved by the reader itself: for small
+/// files, handing each chunk to another thread costs more (queueing,
+/// wake-ups, cache misses) than hashing and encrypting it.
+const INLINE_CHUNK: usize = 64 * 1024;
 
 /// A reader thread: read and chunk files until the builder is done.
 fn read_files(
@@ -418,8 +435,12 @@ fn read_files(
         }
         shared.progress.set_current(slot, Some(job.path.clone()));
         let done = match job.source {
-            Source::File { file, resume } => reader.read_file(&job.path, file, resume, &job.state),
-            Source::Stream(stream) => match reader.chunk(stream, &job.state) {
+            Source::File {
+                file,
+                opened,
+                resume,
+            } => reader.read_file(&job.path, file, opened, resume, &job.state),
+            Source::Stream(stream) => match reader.chunk(stream, None, &job.state) {
                 Ok(Read_::Eof(n)) => Done::Saved {
                     bytes_read: n,
                     changed: false,
@@ -453,25 +474,29 @@ impl Reader<'_> {
         &self,
         path: &std::path::Path,
         mut file: File,
+        opened: Metadata,
         resume: Option<Resume>,
         state: &Arc<FileState>,
     ) -> Done {
         let io = |what: &str, e| Error::io(format!("{what} {}", path.display()), e);
-        let mut before = match file.metadata() {
-            Ok(meta) => meta,
-            Err(e) => return Done::Unreadable(io("fstat", e)),
-        };
+        // The state before reading: any change since the file was opened
+        // shows in the `fstat` after reading.
+        let mut before = opened;
+        // Where reading starts.
+        let mut offset = 0;
         if let Some(resume) = resume.filter(|r| r.offset <= before.size()) {
             if let Err(e) = file.seek(SeekFrom::Start(resume.offset)) {
                 return Done::Unreadable(io("seek", e));
             }
             self.shared.progress.add_bytes_done(resume.offset);
+            offset = resume.offset;
             state.set_base(resume.content, resume.offset);
         }
         let mut bytes_read = 0;
         let mut attempt = 0;
         loop {
-            match self.chunk(&mut file, state) {
+            let left = before.size().saturating_sub(offset);
+            match self.chunk(&mut file, Some(left), state) {
                 Ok(Read_::Eof(n)) => bytes_read += n,
                 Ok(Read_::Stopped) => return Done::Cancelled,
                 Err(e) => return Done::Unreadable(io("read", e)),
@@ -501,19 +526,26 @@ impl Reader<'_> {
             if let Err(e) = file.seek(SeekFrom::Start(0)) {
                 return Done::Unreadable(io("seek", e));
             }
+            offset = 0;
             before = after;
         }
     }
 
     /// Chunk `reader` to its end, handing the chunks to the savers.
-    fn chunk(&self, reader: impl Read, state: &Arc<FileState>) -> std::io::Result<Read_> {
+    /// `size` is how many bytes the reader is expected to yield, if known.
+    fn chunk(
+        &self,
+        reader: impl Read,
+        size: Option<u64>,
+        state: &Arc<FileState>,
+    ) -> std::io::Result<Read_> {
         let mut read = 0u64;
         let counting = Counting {
             inner: reader,
             progress: self.shared.progress,
             count: &mut read,
         };
-        let mut chunker = Chunker::new(self.cfg.chunker, counting);
+        let mut chunker = Chunker::with_size_hint(self.cfg.chunker, counting, size);
         loop {
             if self.shared.stop.load(Ordering::Relaxed) {
                 return Ok(Read_::Stopped);
@@ -527,6 +559,10 @@ impl Reader<'_> {
                 index,
                 state: state.clone(),
             };
+            if job.data.len() < INLINE_CHUNK {
+                save_chunk(self.shared, job);
+                continue;
+            }
             if let Err(e) = self.tx.send(job) {
                 // No saver left (they only stop when every reader has):
                 // give the position back and stop.

@@ -535,7 +535,11 @@ impl Builder<'_> {
         };
         let job = FileJob {
             path,
-            source: Source::File { file, resume },
+            source: Source::File {
+                file,
+                opened: meta,
+                resume,
+            },
             node,
         };
         Ok(Visit::File(job, previous, sn_path))

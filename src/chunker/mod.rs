@@ -108,12 +108,20 @@ impl<R: Read> Chunker<R> {
     /// A chunker over `reader`. Cheap: tables take microseconds to build and
     /// the read buffer is allocated on the first read.
     pub fn new(kind: ChunkerKind, reader: R) -> Self {
+        Self::with_size_hint(kind, reader, None)
+    }
+
+    /// A chunker over a reader expected to yield `size` bytes (a file's
+    /// size from `stat`): buffers are sized for it, and a file smaller
+    /// than [`MIN_SIZE`] costs one allocation and no copy. The hint never
+    /// changes the chunks.
+    pub fn with_size_hint(kind: ChunkerKind, reader: R, size: Option<u64>) -> Self {
         let cutter = match kind {
             ChunkerKind::Rabin(pol) => Cutter::Rabin(Rabin::new(pol)),
             ChunkerKind::FastCdc => Cutter::FastCdc(FastCdc::new()),
         };
         Chunker {
-            window: Window::new(reader),
+            window: Window::with_size_hint(reader, size),
             cutter,
             failed: false,
         }

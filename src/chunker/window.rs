@@ -22,16 +22,32 @@ pub(super) struct Window<R> {
     pos: usize,
     end: usize,
     eof: bool,
+    /// Size of the first allocation.
+    first: usize,
 }
 
 impl<R: Read> Window<R> {
+    #[cfg(test)]
     pub(super) fn new(reader: R) -> Self {
+        Self::with_size_hint(reader, None)
+    }
+
+    /// A window over a reader expected to hold `size` bytes: the first
+    /// buffer then holds exactly them plus the one byte that lets the read
+    /// after them report the end, so a small file costs one small
+    /// allocation and its single chunk is the buffer itself (see
+    /// [`take`](Self::take)). A wrong hint only costs a reallocation.
+    pub(super) fn with_size_hint(reader: R, size: Option<u64>) -> Self {
+        let first = size.map_or(INITIAL, |s| {
+            usize::try_from(s).map_or(INITIAL, |s| s.saturating_add(1).min(INITIAL))
+        });
         Window {
             reader,
             buf: Vec::new(),
             pos: 0,
             end: 0,
             eof: false,
+            first,
         }
     }
 
@@ -67,7 +83,9 @@ impl<R: Read> Window<R> {
     /// grow if the buffer is too small, else move the live bytes to the front.
     fn make_room(&mut self, want: usize) {
         let live = self.end - self.pos;
-        if self.buf.len() < want {
+        if self.buf.is_empty() {
+            self.buf = vec![0u8; self.first];
+        } else if self.buf.len() < want {
             let len = want.max(2 * self.buf.len()).clamp(INITIAL, CAPACITY);
             let mut bigger = vec![0u8; len];
             bigger[..live].copy_from_slice(&self.buf[self.pos..self.end]);
@@ -83,6 +101,14 @@ impl<R: Read> Window<R> {
     /// them as a chunk.
     pub(super) fn take(&mut self, n: usize) -> Vec<u8> {
         let n = n.min(self.end - self.pos);
+        if self.pos == 0 && n == self.end && self.buf.len() <= n + n / 8 + 1 {
+            // The whole buffer, which is hardly larger than the chunk (a
+            // small file read with a size hint): hand it over, no copy.
+            let mut chunk = std::mem::take(&mut self.buf);
+            chunk.truncate(n);
+            self.end = 0;
+            return chunk;
+        }
         let chunk = self.buf[self.pos..self.pos + n].to_vec();
         self.pos += n;
         if self.pos == self.end {
@@ -158,5 +184,30 @@ mod tests {
         let mut w = Window::new(Broken);
         let err = w.fill(1).unwrap_err();
         assert_eq!(err.to_string(), "disk on fire");
+    }
+
+    #[test]
+    fn size_hints_size_the_buffer_and_never_change_the_data() {
+        let data: Vec<u8> = (0..5000u32).map(|i| (i % 253) as u8).collect();
+        // Exact hint: one buffer of size + 1, handed over as the chunk.
+        let mut w = Window::with_size_hint(&data[..], Some(5000));
+        w.fill(CAPACITY).unwrap();
+        assert!(w.eof());
+        assert_eq!(w.buf.len(), 5001);
+        let chunk = w.take(5000);
+        assert_eq!(chunk, data);
+        assert!(w.buf.is_empty() && w.data().is_empty());
+
+        // Wrong hints (the file grew or shrank) still read everything.
+        for hint in [0, 1, 100, 4999, 5001, 1 << 40] {
+            let mut w = Window::with_size_hint(&data[..], Some(hint));
+            let mut got = Vec::new();
+            while !w.eof() || !w.data().is_empty() {
+                w.fill(w.data().len() + 700).unwrap();
+                let n = w.data().len().min(1234);
+                got.extend(w.take(n));
+            }
+            assert_eq!(got, data, "hint {hint}");
+        }
     }
 }
