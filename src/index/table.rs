@@ -9,6 +9,14 @@
 //! blobs therefore costs O(n log n) in total, and memory stays at about
 //! 48 bytes per blob plus the transient hash map of the pending part.
 //!
+//! Lookups in `sorted` start from a fan-out table (as in git's pack
+//! indexes): for each value of an id's leading bits, where its slots begin.
+//! Blob ids are SHA-256 hashes, so each bucket holds a handful of slots and
+//! a lookup costs one or two comparisons instead of log2(n). (A hostile
+//! index with skewed ids only makes its buckets larger: the search inside
+//! a bucket is still a bisection.) The table has about one entry per two
+//! slots, at most 2^16.
+//!
 //! Invariants:
 //! - Slots of the same id appear in insertion order: in `sorted` (the sort
 //!   and the merge are stable), then in `pending`. So the first location
@@ -42,6 +50,10 @@ struct Slot {
 #[derive(Debug, Default)]
 pub(super) struct BlobTable {
     sorted: Vec<Slot>,
+    /// `fanout[b]..fanout[b + 1]` are the slots of `sorted` whose id's
+    /// leading `fanout_bits` bits are `b`; empty while `sorted` is.
+    fanout: Vec<u32>,
+    fanout_bits: u32,
     pending: Vec<Slot>,
     /// Position in `pending` of the first pending slot of each id.
     pending_first: HashMap<BlobId, usize>,
@@ -113,18 +125,42 @@ impl BlobTable {
     pub fn compact(&mut self) {
         self.merge_pending();
         self.sorted.shrink_to_fit();
+        self.fanout.shrink_to_fit();
         self.pending.shrink_to_fit();
         self.pending_first.shrink_to_fit();
     }
 
     /// The slots of `id` in the sorted part.
     fn sorted_range(&self, id: &BlobId) -> &[Slot] {
-        let start = self.sorted.partition_point(|s| s.id < *id);
-        let len = self.sorted[start..]
+        let bucket = leading_bits(id, self.fanout_bits);
+        let (Some(&lo), Some(&hi)) = (self.fanout.get(bucket), self.fanout.get(bucket + 1)) else {
+            return &[];
+        };
+        let candidates = &self.sorted[lo as usize..hi as usize];
+        let start = candidates.partition_point(|s| s.id < *id);
+        let len = candidates[start..]
             .iter()
             .take_while(|s| s.id == *id)
             .count();
-        &self.sorted[start..start + len]
+        &candidates[start..start + len]
+    }
+
+    /// Rebuild the fan-out table after `sorted` changed.
+    fn rebuild_fanout(&mut self) {
+        // About two slots per bucket, between 2^4 and 2^16 buckets.
+        let bits = (usize::BITS - (self.sorted.len() / 2).leading_zeros()).clamp(4, 16);
+        self.fanout_bits = bits;
+        self.fanout.clear();
+        self.fanout.reserve_exact((1 << bits) + 1);
+        let mut at = 0usize;
+        for bucket in 0..=(1usize << bits) {
+            while at < self.sorted.len() && leading_bits(&self.sorted[at].id, bits) < bucket {
+                at += 1;
+            }
+            // `sorted` never exceeds u32::MAX slots: pack offsets and the
+            // pack count are u32 and every slot is a distinct location.
+            self.fanout.push(u32::try_from(at).unwrap_or(u32::MAX));
+        }
     }
 
     /// Sort the pending slots (stably) and merge them into `sorted`, in
@@ -151,7 +187,14 @@ impl BlobTable {
         self.pending.clear();
         self.pending_first.clear();
         self.pending_dups = 0;
+        self.rebuild_fanout();
     }
+}
+
+/// The leading `bits` bits (at most 16) of an id.
+fn leading_bits(id: &BlobId, bits: u32) -> usize {
+    let prefix = u32::from(u16::from_be_bytes([id.0 .0[0], id.0 .0[1]]));
+    (prefix >> (16 - bits.min(16))) as usize
 }
 
 #[cfg(test)]
@@ -234,5 +277,35 @@ mod tests {
         t.insert(id(1), loc(3, 0));
         assert_eq!(t.first(&id(1)), Some(loc(0, 0)));
         assert_eq!(all(&t, &id(1)).len(), 4);
+    }
+
+    #[test]
+    fn fanout_finds_ids_at_bucket_edges_and_in_skewed_tables() {
+        // Ids chosen by a hostile index: all in a few buckets, and ids at
+        // the very start and end of the id space.
+        let crafted = |hi: u8, n: u32| {
+            let mut bytes = id(n).0 .0;
+            bytes[0] = hi;
+            bytes[1] = hi;
+            BlobId(Id(bytes))
+        };
+        let mut t = BlobTable::default();
+        let mut ids = vec![BlobId(Id([0; 32])), BlobId(Id([0xff; 32]))];
+        ids.extend((0..6000).map(|n| crafted(if n % 2 == 0 { 0x00 } else { 0xff }, n)));
+        ids.extend((0..3000).map(id));
+        for (n, &i) in ids.iter().enumerate() {
+            assert!(t.insert(i, loc(1, n as u32)));
+        }
+        for compacted in [false, true] {
+            if compacted {
+                t.compact();
+            }
+            for (n, i) in ids.iter().enumerate() {
+                assert_eq!(t.first(i), Some(loc(1, n as u32)), "id {n}");
+            }
+            assert_eq!(t.first(&crafted(0x00, 7001)), None);
+            assert_eq!(t.first(&crafted(0x80, 7001)), None);
+            assert_eq!(t.first(&id(3001)), None);
+        }
     }
 }
