@@ -25,8 +25,6 @@ use std::os::unix::fs::MetadataExt;
 
 use rustix::fs::{FileType, Stat};
 
-use crate::format::tree::Node;
-
 use super::dircache::DirCache;
 use super::fsops::{file_type, InTheWay};
 use super::fsops::{open_beneath, Access, DirHandle};
@@ -254,7 +252,7 @@ impl Stage<'_> {
                 };
                 let lazy = match item.kind {
                     ItemKind::File { content } => {
-                        !plan.files[content].blobs.is_empty() && !self.linked.contains(&i)
+                        !plan.files[content].slots.is_empty() && !self.linked.contains(&i)
                     }
                     _ => false,
                 };
@@ -303,7 +301,7 @@ impl Stage<'_> {
         }
         let allowed = match self.opts.overwrite {
             Overwrite::Never => false,
-            Overwrite::IfNewer => item.node.mtime.unix() > mtime(st),
+            Overwrite::IfNewer => item.meta.mtime > mtime(st),
             Overwrite::Always | Overwrite::IfChanged => true,
         };
         if !allowed {
@@ -315,7 +313,7 @@ impl Stage<'_> {
                 let trust = self.opts.overwrite == Overwrite::IfChanged
                     && !self.opts.verify
                     && u64::try_from(st.st_size).ok() == Some(file_plan.size())
-                    && mtime(st) == item.node.mtime.unix();
+                    && mtime(st) == item.meta.mtime;
                 if trust {
                     return Ok(Decision::Unchanged);
                 }
@@ -326,7 +324,7 @@ impl Stage<'_> {
                         let file = cache
                             .dir(plan, item.parent)?
                             .open_file(item.name(), false)?;
-                        compare(&file, file_plan, &mut self.buf)?
+                        compare(&file, plan, file_plan, &mut self.buf)?
                     }
                 };
                 if found.matches() {
@@ -359,7 +357,7 @@ impl Stage<'_> {
         let plan = self.plan;
         let item = &plan.items[i];
         let name = item.name();
-        let node: &Node = &item.node;
+        let meta = &item.meta;
         if item.kind == ItemKind::Dir {
             return cache.dir(plan, item.parent)?.make_dir(name);
         }
@@ -372,7 +370,7 @@ impl Stage<'_> {
             ItemKind::Symlink => {
                 cache
                     .dir(plan, item.parent)?
-                    .symlink(&node.link_target, name, way)
+                    .symlink(meta.link_target(), name, way)
             }
             ItemKind::Fifo => cache
                 .dir(plan, item.parent)?
@@ -380,12 +378,12 @@ impl Stage<'_> {
             ItemKind::BlockDevice => {
                 cache
                     .dir(plan, item.parent)?
-                    .mknod(name, FileType::BlockDevice, node.device, way)
+                    .mknod(name, FileType::BlockDevice, meta.device(), way)
             }
             ItemKind::CharDevice => cache.dir(plan, item.parent)?.mknod(
                 name,
                 FileType::CharacterDevice,
-                node.device,
+                meta.device(),
                 way,
             ),
             ItemKind::HardLink { first } => {
@@ -426,36 +424,36 @@ fn compare_existing(
         for _ in 0..workers {
             scope.spawn(|| {
                 let mut buf = Vec::new();
-                let mut found = Vec::new();
+                let mut compared = Vec::new();
                 loop {
                     let k = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     let Some(file_plan) = plan.files.get(k) else {
                         break;
                     };
-                    let node = &plan.items[file_plan.item].node;
+                    let meta = &plan.items[file_plan.item].meta;
                     let Ok(file) = open_beneath(root, &plan.path(file_plan.item), Access::Read)
                     else {
                         continue;
                     };
-                    let Ok(meta) = file.metadata() else {
+                    let Ok(found) = file.metadata() else {
                         continue;
                     };
                     let trusted = opts.overwrite == Overwrite::IfChanged
                         && !opts.verify
-                        && meta.len() == file_plan.size()
-                        && (meta.mtime(), meta.mtime_nsec()) == {
-                            let (secs, nanos) = node.mtime.unix();
+                        && found.len() == file_plan.size()
+                        && (found.mtime(), found.mtime_nsec()) == {
+                            let (secs, nanos) = meta.mtime;
                             (secs, i64::from(nanos))
                         };
                     if trusted {
                         continue;
                     }
-                    if let Ok(comparison) = compare(&file, file_plan, &mut buf) {
-                        found.push((k, (meta.dev(), meta.ino(), comparison)));
+                    if let Ok(comparison) = compare(&file, plan, file_plan, &mut buf) {
+                        compared.push((k, (found.dev(), found.ino(), comparison)));
                     }
                 }
                 if let Ok(mut results) = results.lock() {
-                    results.extend(found);
+                    results.extend(compared);
                 }
             });
         }

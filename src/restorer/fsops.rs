@@ -278,6 +278,28 @@ impl DirHandle {
         regular(rfs::openat(&self.fd, name, flags, Mode::empty())?)
     }
 
+    /// Open the regular file `name` as `access` says, never following a
+    /// symlink. [`Access::Create`] first tries to create it exclusively
+    /// (a new file is regular: no `fstat` needed), else opens the existing
+    /// file like [`Access::Write`]; anything but a regular file is refused.
+    pub fn open_in(&self, name: &OsStr, access: Access) -> io::Result<File> {
+        let name = checked(name)?;
+        let flags = OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC;
+        let access = match access {
+            Access::Read => OFlags::RDONLY,
+            Access::Write => OFlags::WRONLY,
+            Access::Create => {
+                let create = OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | flags;
+                match rfs::openat(&self.fd, name, create, Mode::RUSR | Mode::WUSR) {
+                    Ok(fd) => return Ok(File::from(fd)),
+                    Err(Errno::EXIST) => OFlags::WRONLY,
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        };
+        regular(rfs::openat(&self.fd, name, access | flags, Mode::empty())?)
+    }
+
     /// Open the entry `name` read-only to change its metadata through the
     /// descriptor; `dir` asks for a directory. Never follows a symlink,
     /// never blocks (fifos), never becomes a controlling terminal.
@@ -405,6 +427,42 @@ pub(crate) enum Access {
     Create,
 }
 
+/// Open the directory at `names` (one component per level; none: `root`
+/// itself) below `root`, following no symlink on the way, in one
+/// `openat2` call where the kernel has it.
+pub(crate) fn open_dir_beneath(root: &DirHandle, names: &[&OsStr]) -> io::Result<DirHandle> {
+    let mut path = Vec::new();
+    let mut full = root.path.clone();
+    for name in names {
+        if !path.is_empty() {
+            path.push(b'/');
+        }
+        path.extend_from_slice(checked(name)?.as_bytes());
+        full.push(name);
+    }
+    if names.is_empty() {
+        return root.try_clone();
+    }
+    let resolve = ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS;
+    match rfs::openat2(
+        &root.fd,
+        OsStr::from_bytes(&path),
+        DIR_FLAGS,
+        Mode::empty(),
+        resolve,
+    ) {
+        Ok(fd) => return Ok(DirHandle { fd, path: full }),
+        // As in `open_beneath`: walk instead.
+        Err(Errno::NOSYS | Errno::PERM | Errno::NAMETOOLONG | Errno::AGAIN | Errno::INVAL) => {}
+        Err(e) => return Err(e.into()),
+    }
+    let mut dir = root.open_dir(names[0])?;
+    for name in &names[1..] {
+        dir = dir.open_dir(name)?;
+    }
+    Ok(dir)
+}
+
 /// Open the regular file at `names` (one component per level) below
 /// `root`, following no symlink on the way (nor as the final name).
 pub(crate) fn open_beneath(root: &DirHandle, names: &[&OsStr], access: Access) -> io::Result<File> {
@@ -503,6 +561,43 @@ mod tests {
         assert!(open_beneath(&root, &[os("a"), os("b")], Access::Read).is_err());
         open_beneath(&root, &[os("a"), os("b"), os("new")], create).unwrap();
         assert!(target.join("a/b/new").is_file());
+        assert_eq!(std::fs::read(outside.join("f")).unwrap(), b"out");
+        assert_eq!(std::fs::read_dir(&outside).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn open_dir_beneath_and_open_in_follow_no_symlinks() {
+        let tmp = tempfile::tempdir().unwrap();
+        let target = tmp.path().join("t");
+        let outside = tmp.path().join("outside");
+        std::fs::create_dir_all(target.join("a/b")).unwrap();
+        std::fs::create_dir(&outside).unwrap();
+        std::fs::write(outside.join("f"), b"out").unwrap();
+        std::os::unix::fs::symlink(&outside, target.join("a/link")).unwrap();
+        std::os::unix::fs::symlink(outside.join("f"), target.join("a/b/flink")).unwrap();
+        let root = DirHandle::open_target(&target, false).unwrap();
+        let os = |s: &'static str| OsStr::new(s);
+        assert!(open_dir_beneath(&root, &[os("a"), os("link")]).is_err());
+        assert!(open_dir_beneath(&root, &[os("a"), os("..")]).is_err());
+        let b = open_dir_beneath(&root, &[os("a"), os("b")]).unwrap();
+        assert_eq!(b.path, target.join("a/b"));
+        // A symlink as the final name is neither created through nor
+        // written through.
+        assert!(b.open_in(os("flink"), Access::Create).is_err());
+        assert!(b.open_in(os("flink"), Access::Write).is_err());
+        assert!(b.open_in(os("x/y"), Access::Create).is_err());
+        let mut f = b.open_in(os("new"), Access::Create).unwrap();
+        std::io::Write::write_all(&mut f, b"in").unwrap();
+        // Created already: opened again (not truncated).
+        b.open_in(os("new"), Access::Create).unwrap();
+        assert_eq!(std::fs::read(target.join("a/b/new")).unwrap(), b"in");
+        let mode = std::os::unix::fs::PermissionsExt::mode(
+            &std::fs::metadata(target.join("a/b/new"))
+                .unwrap()
+                .permissions(),
+        );
+        assert_eq!(mode & 0o777, 0o600);
+        assert!(open_dir_beneath(&root, &[]).unwrap().names().unwrap().len() == 1);
         assert_eq!(std::fs::read(outside.join("f")).unwrap(), b"out");
         assert_eq!(std::fs::read_dir(&outside).unwrap().count(), 1);
     }

@@ -22,13 +22,11 @@ use std::os::fd::{AsFd, BorrowedFd};
 
 use rustix::fs::{self as rfs, Gid, Mode, Uid};
 
-use crate::format::tree::Node;
-
 use super::create::State;
 use super::dircache::DirCache;
 use super::fsops::{timestamps, DirHandle};
 use super::options::{Action, Progress, RestoreOptions};
-use super::plan::{ItemKind, Plan};
+use super::plan::{ItemKind, Meta, Plan};
 use super::Reporter;
 
 /// Restore the metadata of every done item not in `finished` (files whose
@@ -53,10 +51,10 @@ pub(crate) fn restore_metadata(
             continue;
         }
         if !matches!(item.kind, ItemKind::HardLink { .. }) && !finished[i] {
-            let ids = owners.ids(&item.node);
+            let ids = owners.ids(plan, &item.meta);
             let failures = match cache.dir(plan, item.parent) {
                 Ok(dir) => {
-                    apply_by_name(dir, item.name(), &item.node, item.kind, ids, opts, as_root)
+                    apply_by_name(dir, item.name(), &item.meta, item.kind, ids, opts, as_root)
                 }
                 Err(e) => vec![format!("cannot open its directory: {e}")],
             };
@@ -104,11 +102,12 @@ impl Owners {
         }
     }
 
-    pub fn ids(&mut self, node: &Node) -> (u32, u32) {
+    pub fn ids(&mut self, plan: &Plan, meta: &Meta) -> (u32, u32) {
         if !self.by_name {
-            return (node.uid, node.gid);
+            return (meta.uid, meta.gid);
         }
-        let uid = match node.user.as_str() {
+        let (user, group) = plan.owner_names(meta);
+        let uid = match user {
             "" => None,
             name => *self.users.entry(name.to_string()).or_insert_with(|| {
                 nix::unistd::User::from_name(name)
@@ -117,7 +116,7 @@ impl Owners {
                     .map(|u| u.uid.as_raw())
             }),
         };
-        let gid = match node.group.as_str() {
+        let gid = match group {
             "" => None,
             name => *self.groups.entry(name.to_string()).or_insert_with(|| {
                 nix::unistd::Group::from_name(name)
@@ -126,7 +125,7 @@ impl Owners {
                     .map(|g| g.gid.as_raw())
             }),
         };
-        (uid.unwrap_or(node.uid), gid.unwrap_or(node.gid))
+        (uid.unwrap_or(meta.uid), gid.unwrap_or(meta.gid))
     }
 }
 
@@ -146,7 +145,7 @@ fn owner(uid: u32, gid: u32) -> io::Result<(Uid, Gid)> {
 fn apply_by_name(
     dir: &DirHandle,
     name: &OsStr,
-    node: &Node,
+    meta: &Meta,
     kind: ItemKind,
     ids: (u32, u32),
     opts: &RestoreOptions,
@@ -155,27 +154,27 @@ fn apply_by_name(
     let openable = matches!(kind, ItemKind::Dir | ItemKind::File { .. } | ItemKind::Fifo);
     if openable {
         match dir.open_entry(name, kind == ItemKind::Dir) {
-            Ok(fd) => return apply(Target::Fd(fd.as_fd()), node, kind, ids, opts, as_root),
+            Ok(fd) => return apply(Target::Fd(fd.as_fd()), meta, kind, ids, opts, as_root),
             // Not readable by us: fall back to changing it by name.
             Err(e) if matches!(e.raw_os_error(), Some(libc::EACCES | libc::EPERM)) => {}
             Err(e) => return vec![format!("cannot open it: {e}")],
         }
     }
-    apply(Target::Name(dir, name), node, kind, ids, opts, as_root)
+    apply(Target::Name(dir, name), meta, kind, ids, opts, as_root)
 }
 
 /// Apply a regular file's metadata through an open descriptor (the content
 /// stage, when it wrote the file's last blob).
 pub(crate) fn apply_to_file(
     fd: BorrowedFd<'_>,
-    node: &Node,
+    meta: &Meta,
     ids: (u32, u32),
     opts: &RestoreOptions,
     as_root: bool,
 ) -> Vec<String> {
     apply(
         Target::Fd(fd),
-        node,
+        meta,
         ItemKind::File { content: 0 },
         ids,
         opts,
@@ -186,7 +185,7 @@ pub(crate) fn apply_to_file(
 /// Apply a node's metadata; returns what failed.
 fn apply(
     on: Target<'_>,
-    node: &Node,
+    meta: &Meta,
     kind: ItemKind,
     (uid, gid): (u32, u32),
     opts: &RestoreOptions,
@@ -199,7 +198,7 @@ fn apply(
             failures.push(format!("lchown to {uid}:{gid}: {e}"));
         }
     }
-    for attr in &node.extended_attributes {
+    for attr in meta.extended_attributes() {
         if !opts.xattrs.selects(&attr.name) {
             continue;
         }
@@ -208,11 +207,11 @@ fn apply(
         }
     }
     if kind != ItemKind::Symlink {
-        if let Err(e) = on.chmod(node.unix_mode()) {
-            failures.push(format!("chmod {:o}: {e}", node.unix_mode() & 0o7777));
+        if let Err(e) = on.chmod(meta.mode) {
+            failures.push(format!("chmod {:o}: {e}", meta.mode & 0o7777));
         }
     }
-    if let Err(e) = on.set_times(node.atime.unix(), node.mtime.unix()) {
+    if let Err(e) = on.set_times(meta.atime, meta.mtime) {
         failures.push(format!("setting times: {e}"));
     }
     failures

@@ -42,6 +42,7 @@ mod fsops;
 mod metadata;
 pub mod options;
 pub mod plan;
+mod prefetch;
 pub mod select;
 mod verify;
 

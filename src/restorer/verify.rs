@@ -43,13 +43,18 @@ impl Comparison {
 }
 
 /// Compare an open file with its plan, slot by slot.
-pub(crate) fn compare(file: &File, plan: &FilePlan, buf: &mut Vec<u8>) -> io::Result<Comparison> {
+pub(crate) fn compare(
+    file: &File,
+    plan: &Plan,
+    file_plan: &FilePlan,
+    buf: &mut Vec<u8>,
+) -> io::Result<Comparison> {
     let size = file.metadata()?.len();
     let mut result = Comparison {
-        size_matches: size == plan.size(),
+        size_matches: size == file_plan.size(),
         mismatched: Vec::new(),
     };
-    for (i, slot) in plan.blobs.iter().enumerate() {
+    for (i, slot) in plan.blobs(file_plan).iter().enumerate() {
         let index = u32::try_from(i).map_err(io::Error::other)?;
         let end = slot.offset + u64::from(slot.length);
         if end > size || !slot_matches(file, slot, buf)? {
@@ -156,7 +161,7 @@ fn check(
 ) -> std::result::Result<(), String> {
     let file = open_beneath(root, &plan.path(file_plan.item), Access::Read)
         .map_err(|e| format!("cannot open: {e}"))?;
-    let found = compare(&file, file_plan, buf).map_err(|e| format!("reading: {e}"))?;
+    let found = compare(&file, plan, file_plan, buf).map_err(|e| format!("reading: {e}"))?;
     if !found.size_matches {
         let size = file.metadata().map_or(0, |m| m.len());
         return Err(format!("size is {size}, expected {}", file_plan.size()));
@@ -164,7 +169,10 @@ fn check(
     match found.mismatched.first() {
         None => Ok(()),
         Some(&i) => {
-            let slot = &file_plan.blobs[i as usize];
+            let slot = plan
+                .blobs(file_plan)
+                .get(i as usize)
+                .ok_or("no such slot")?;
             Err(format!(
                 "content at offset {} does not match blob {}",
                 slot.offset,

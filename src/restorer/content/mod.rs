@@ -63,7 +63,7 @@ pub(crate) fn write_contents(
     progress: &Progress,
     reporter: &mut Reporter,
 ) -> Written {
-    let schedule = schedule::build(repo, plan, &prepared.todo);
+    let schedule = schedule::build(plan, &prepared.todo);
     let count = plan.files.len();
     let needs = |k: usize| prepared.todo[k] != Todo::Nothing;
     let failed: Vec<AtomicBool> = (0..count).map(|_| AtomicBool::new(false)).collect();
@@ -83,7 +83,7 @@ pub(crate) fn write_contents(
         repo,
         plan,
         root,
-        jobs: &schedule.jobs,
+        schedule: &schedule,
         next: AtomicUsize::new(0),
         remaining: schedule
             .remaining

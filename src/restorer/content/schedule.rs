@@ -1,27 +1,27 @@
 //! Turning "which blobs go where in which file" into per-pack work.
 //!
-//! Every blob slot to write is looked up in the index and filed under the
-//! pack that holds the blob. Within a pack, each blob appears once with
-//! every place it must be written (a blob shared by many files, or
-//! repeated within one, is fetched and decrypted once), and blobs are
+//! Every blob slot to write is filed under the pack that holds the blob
+//! (as the plan found it in the index). Within a pack, each blob appears
+//! once with every place it must be written (a blob shared by many files,
+//! or repeated within one, is fetched and decrypted once), and blobs are
 //! sorted by their offset so that neighbours can be read with one ranged
 //! read ([`runs`]). Packs are ordered by their first use in the plan, so
 //! files complete roughly in plan order.
 //!
-//! The schedule holds one small record per slot (like the plan itself);
+//! The schedule is three flat lists (packs, blobs, targets) of small
+//! records, one target per slot to write: no allocation per blob, and
 //! blob data is never part of it.
 
-use std::collections::HashMap;
+use std::ops::Range;
 
 use crate::blob::{BlobHandle, BlobType};
 use crate::crypto::CIPHERTEXT_OVERHEAD;
 use crate::id::{BlobId, PackId};
 use crate::index::IndexEntry;
 use crate::pack::MAX_BLOB_SIZE;
-use crate::repository::Repository;
 
 use super::super::create::Todo;
-use super::super::plan::Plan;
+use super::super::plan::{Plan, Stored};
 
 /// Largest ranged read: neighbouring blobs are read together up to this.
 pub(super) const MAX_RUN: u64 = 4 << 20;
@@ -41,8 +41,10 @@ pub(super) struct Target {
 #[derive(Clone, Debug)]
 pub(super) struct BlobJob {
     pub id: BlobId,
-    pub entry: IndexEntry,
-    pub targets: Vec<Target>,
+    /// Where it is in its pack (`pack` is the plan's index of the pack).
+    pub stored: Stored,
+    /// Its targets in [`Schedule::targets`].
+    pub targets: Range<usize>,
 }
 
 impl BlobJob {
@@ -50,26 +52,39 @@ impl BlobJob {
         BlobHandle::new(BlobType::Data, self.id)
     }
 
+    /// The index entry of this blob in `pack`.
+    pub fn entry(&self, pack: PackId) -> IndexEntry {
+        IndexEntry {
+            pack,
+            offset: self.stored.offset,
+            length: self.stored.length,
+            uncompressed_length: self.stored.uncompressed_length,
+        }
+    }
+
     fn start(&self) -> u64 {
-        u64::from(self.entry.offset)
+        u64::from(self.stored.offset)
     }
 
     fn end(&self) -> u64 {
-        self.start() + u64::from(self.entry.length)
+        self.start() + u64::from(self.stored.length)
     }
 }
 
-/// Everything to fetch from one pack, blobs sorted by offset.
+/// Everything to fetch from one pack.
 #[derive(Clone, Debug)]
 pub(super) struct PackJob {
     pub pack: PackId,
-    pub blobs: Vec<BlobJob>,
+    /// Its blobs in [`Schedule::blobs`], sorted by offset.
+    pub blobs: Range<usize>,
 }
 
 /// The content stage's work.
 #[derive(Default)]
 pub(super) struct Schedule {
     pub jobs: Vec<PackJob>,
+    pub blobs: Vec<BlobJob>,
+    pub targets: Vec<Target>,
     /// Per file plan: how many targets must still be written.
     pub remaining: Vec<usize>,
     /// Per file plan: bytes that need no writing (slots already right).
@@ -78,82 +93,135 @@ pub(super) struct Schedule {
     pub failures: Vec<(usize, String)>,
 }
 
+impl Schedule {
+    /// The blobs of a pack job.
+    pub fn blobs(&self, job: &PackJob) -> &[BlobJob] {
+        self.blobs.get(job.blobs.clone()).unwrap_or(&[])
+    }
+
+    /// The targets of a blob.
+    pub fn targets(&self, blob: &BlobJob) -> &[Target] {
+        self.targets.get(blob.targets.clone()).unwrap_or(&[])
+    }
+}
+
 /// Whether an index entry's lengths are possible for a data blob.
-fn plausible(entry: &IndexEntry) -> bool {
-    let length = u64::from(entry.length);
+fn plausible(stored: &Stored) -> bool {
+    let length = u64::from(stored.length);
     let overhead = CIPHERTEXT_OVERHEAD as u64;
-    length >= overhead
-        && length <= u64::from(MAX_BLOB_SIZE) + overhead
-        && entry.plaintext_len() <= MAX_BLOB_SIZE
+    let plain = crate::pack::header::plaintext_len(stored.length, stored.uncompressed_length);
+    length >= overhead && length <= u64::from(MAX_BLOB_SIZE) + overhead && plain <= MAX_BLOB_SIZE
+}
+
+/// One slot to write, while sorting them into jobs.
+struct Wanted {
+    /// The pack's position in first-use order.
+    rank: u32,
+    /// The slot in `plan.slots`.
+    slot: usize,
+    /// The file plan.
+    file: usize,
 }
 
 /// Build the schedule for the files' `todo`s.
-pub(super) fn build(repo: &Repository, plan: &Plan, todo: &[Todo]) -> Schedule {
+pub(super) fn build(plan: &Plan, todo: &[Todo]) -> Schedule {
     let mut schedule = Schedule {
         remaining: vec![0; plan.files.len()],
         matched: vec![0; plan.files.len()],
         ..Schedule::default()
     };
-    let mut pack_of: HashMap<PackId, usize> = HashMap::new();
-    let mut blob_at: HashMap<(usize, BlobId), usize> = HashMap::new();
-    let index = repo.index();
+    // Pack ranks in order of first use, and the packs by rank.
+    let mut rank = vec![u32::MAX; plan.packs.len()];
+    let mut packs: Vec<PackId> = Vec::new();
+    let mut wanted: Vec<Wanted> = Vec::new();
     for (k, (file_plan, todo)) in plan.files.iter().zip(todo).enumerate() {
         let slots: Box<dyn Iterator<Item = usize>> = match todo {
             Todo::Nothing => continue,
-            Todo::All => Box::new(0..file_plan.blobs.len()),
+            Todo::All => Box::new(0..file_plan.slots.len()),
             Todo::Slots(list) => Box::new(list.iter().map(|&i| i as usize)),
         };
-        let mut wanted = 0u64;
+        let all = plan.blobs(file_plan);
+        let mut bytes = 0u64;
         for i in slots {
-            let Some(slot) = file_plan.blobs.get(i) else {
+            let Some(slot) = all.get(i) else {
                 continue;
             };
-            wanted += u64::from(slot.length);
-            let handle = BlobHandle::new(BlobType::Data, slot.id);
-            let entry = match index.get(&handle) {
-                Some(entry) if plausible(&entry) => entry,
-                Some(entry) => {
-                    let why = format!(
-                        "data blob {} has an impossible length {} in the index",
-                        slot.id.short(),
-                        entry.length
-                    );
-                    schedule.failures.push((k, why));
-                    continue;
-                }
-                None => {
-                    let why = format!("data blob {} is not in the index", slot.id.short());
-                    schedule.failures.push((k, why));
-                    continue;
-                }
+            bytes += u64::from(slot.length);
+            let stored = slot.stored;
+            let pack = usize::try_from(stored.pack).ok();
+            let (Some(pack), true) = (pack.filter(|&p| p < rank.len()), plausible(&stored)) else {
+                let why = format!(
+                    "data blob {} has an impossible length {} in the index",
+                    slot.id.short(),
+                    stored.length
+                );
+                schedule.failures.push((k, why));
+                continue;
             };
-            let job = *pack_of.entry(entry.pack).or_insert_with(|| {
-                schedule.jobs.push(PackJob {
-                    pack: entry.pack,
-                    blobs: Vec::new(),
-                });
-                schedule.jobs.len() - 1
-            });
-            let target = Target {
+            if rank[pack] == u32::MAX {
+                // At most `plan.packs.len()` ranks, which fit a u32.
+                rank[pack] = u32::try_from(packs.len()).unwrap_or(u32::MAX - 1);
+                packs.push(plan.packs[pack]);
+            }
+            wanted.push(Wanted {
+                rank: rank[pack],
+                slot: file_plan.slots.start + i,
                 file: k,
-                offset: slot.offset,
-            };
-            let blobs = &mut schedule.jobs[job].blobs;
-            let at = *blob_at.entry((job, slot.id)).or_insert_with(|| {
-                blobs.push(BlobJob {
-                    id: slot.id,
-                    entry,
-                    targets: Vec::new(),
-                });
-                blobs.len() - 1
             });
-            blobs[at].targets.push(target);
             schedule.remaining[k] += 1;
         }
-        schedule.matched[k] = file_plan.size().saturating_sub(wanted);
+        schedule.matched[k] = file_plan.size().saturating_sub(bytes);
     }
-    for job in &mut schedule.jobs {
-        job.blobs.sort_by_key(|b| b.entry.offset);
+    // By pack, then by place in the pack; one blob's slots (same place and
+    // id) together, in plan order.
+    wanted.sort_unstable_by(|a, b| {
+        let (sa, sb) = (&plan.slots[a.slot], &plan.slots[b.slot]);
+        (a.rank, sa.stored.offset, &sa.id, a.file, sa.offset).cmp(&(
+            b.rank,
+            sb.stored.offset,
+            &sb.id,
+            b.file,
+            sb.offset,
+        ))
+    });
+    schedule.targets.reserve_exact(wanted.len());
+    for w in &wanted {
+        let slot = &plan.slots[w.slot];
+        let same_job = schedule
+            .jobs
+            .last()
+            .is_some_and(|job| job.pack == packs[w.rank as usize]);
+        if !same_job {
+            let at = schedule.blobs.len();
+            schedule.jobs.push(PackJob {
+                pack: packs[w.rank as usize],
+                blobs: at..at,
+            });
+        }
+        let same_blob = same_job
+            && schedule
+                .blobs
+                .last()
+                .is_some_and(|b| b.id == slot.id && b.stored == slot.stored);
+        let at = schedule.targets.len();
+        if !same_blob {
+            schedule.blobs.push(BlobJob {
+                id: slot.id,
+                stored: slot.stored,
+                targets: at..at,
+            });
+        }
+        schedule.targets.push(Target {
+            file: w.file,
+            offset: slot.offset,
+        });
+        if let Some(blob) = schedule.blobs.last_mut() {
+            blob.targets.end = at + 1;
+        }
+        let blobs = schedule.blobs.len();
+        if let Some(job) = schedule.jobs.last_mut() {
+            job.blobs.end = blobs;
+        }
     }
     schedule
 }
@@ -191,13 +259,13 @@ mod tests {
     fn blob(offset: u32, length: u32) -> BlobJob {
         BlobJob {
             id: BlobId(Id::hash(&offset.to_le_bytes())),
-            entry: IndexEntry {
-                pack: PackId(Id::hash(b"pack")),
+            stored: Stored {
+                pack: 0,
                 offset,
                 length,
                 uncompressed_length: None,
             },
-            targets: Vec::new(),
+            targets: 0..0,
         }
     }
 
@@ -234,9 +302,9 @@ mod tests {
 
     #[test]
     fn implausible_lengths_are_refused() {
-        assert!(plausible(&blob(0, 100).entry));
-        assert!(!plausible(&blob(0, 3).entry));
-        let mut huge = blob(0, u32::MAX).entry;
+        assert!(plausible(&blob(0, 100).stored));
+        assert!(!plausible(&blob(0, 3).stored));
+        let mut huge = blob(0, u32::MAX).stored;
         assert!(!plausible(&huge));
         huge.length = 100;
         huge.uncompressed_length = Some(u32::MAX);

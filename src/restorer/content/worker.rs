@@ -24,12 +24,12 @@ use crossbeam_channel::Sender;
 use crate::backend::FileType;
 use crate::repository::Repository;
 
-use super::super::fsops::{open_beneath, Access, DirHandle};
+use super::super::fsops::{open_dir_beneath, Access, DirHandle};
 use super::super::metadata::{apply_to_file, Owners};
 use super::super::options::{Progress, RestoreOptions};
 use super::super::plan::Plan;
 use super::decode::Decoder;
-use super::schedule::{runs, BlobJob, PackJob};
+use super::schedule::{runs, BlobJob, PackJob, Schedule};
 
 /// Files a worker keeps open between writes.
 const OPEN_FILES: usize = 16;
@@ -41,7 +41,7 @@ pub(super) struct Shared<'a> {
     pub repo: &'a Repository,
     pub plan: &'a Plan,
     pub root: &'a DirHandle,
-    pub jobs: &'a [PackJob],
+    pub schedule: &'a Schedule,
     pub next: AtomicUsize,
     /// Per file plan: targets still to write.
     pub remaining: Vec<AtomicUsize>,
@@ -91,15 +91,15 @@ impl Shared<'_> {
     /// metadata.
     fn finish(&self, file: usize, open: &mut OpenFiles) -> std::result::Result<(), String> {
         let size = self.plan.files[file].size();
-        let node = &self.plan.items[self.plan.files[file].item].node;
-        let ids = open.owners.ids(node);
+        let meta = &self.plan.items[self.plan.files[file].item].meta;
+        let ids = open.owners.ids(self.plan, meta);
         let handle = open.get(self, file)?;
         if self.sparse[file] {
             handle
                 .set_len(size)
                 .map_err(|e| format!("setting its size: {e}"))?;
         }
-        let failures = apply_to_file(handle.as_fd(), node, ids, self.opts, self.as_root);
+        let failures = apply_to_file(handle.as_fd(), meta, ids, self.opts, self.as_root);
         if !failures.is_empty() {
             return Err(format!("restoring metadata: {}", failures.join("; ")));
         }
@@ -113,15 +113,16 @@ impl Shared<'_> {
 pub(super) fn run(shared: &Shared<'_>, events: &Sender<Failure>) {
     let mut open = OpenFiles {
         files: Vec::new(),
+        dir: None,
         owners: Owners::new(shared.opts.ownership_by_name),
     };
     let mut decoder = Decoder::new();
     loop {
         let k = shared.next.fetch_add(1, Ordering::Relaxed);
-        let Some(job) = shared.jobs.get(k) else {
+        let Some(job) = shared.schedule.jobs.get(k) else {
             break;
         };
-        for (start, end, blobs) in runs(&job.blobs) {
+        for (start, end, blobs) in runs(shared.schedule.blobs(job)) {
             let read = shared.repo.backend().read_range(
                 FileType::Pack,
                 &job.pack.to_hex(),
@@ -133,11 +134,11 @@ pub(super) fn run(shared: &Shared<'_>, events: &Sender<Failure>) {
                     Ok(buf) => decode(&mut decoder, shared.repo, job, blob, buf, start),
                     Err(e) => Err(e.to_string()),
                 };
-                let data = data.or_else(|e| other_copy(shared.repo, blob).ok_or(e));
+                let data = data.or_else(|e| other_copy(shared.repo, job, blob).ok_or(e));
                 match data {
                     Ok(plain) => write_targets(shared, blob, &plain, &mut open, events),
                     Err(e) => {
-                        for t in &blob.targets {
+                        for t in shared.schedule.targets(blob) {
                             shared.fail(t.file, format!("content incomplete: {e}"), events);
                             shared.target_done(t.file, &mut open, events);
                         }
@@ -157,27 +158,28 @@ fn decode(
     run: &[u8],
     start: u64,
 ) -> std::result::Result<Vec<u8>, String> {
-    let at = usize::try_from(u64::from(blob.entry.offset) - start).map_err(|e| e.to_string())?;
+    let at = usize::try_from(u64::from(blob.stored.offset) - start).map_err(|e| e.to_string())?;
     let encrypted = run
-        .get(at..at + blob.entry.length as usize)
+        .get(at..at + blob.stored.length as usize)
         .ok_or_else(|| format!("blob {} lies outside its read", blob.id.short()))?;
     decoder
         .decode(
             repo.key(),
             &job.pack,
-            &blob.entry.to_pack_blob(&blob.handle()),
+            &blob.entry(job.pack).to_pack_blob(&blob.handle()),
             encrypted,
         )
         .map_err(|e| e.to_string())
 }
 
 /// The blob from another copy the index knows of, if one is good.
-fn other_copy(repo: &Repository, blob: &BlobJob) -> Option<Vec<u8>> {
+fn other_copy(repo: &Repository, job: &PackJob, blob: &BlobJob) -> Option<Vec<u8>> {
     let handle = blob.handle();
+    let tried = blob.entry(job.pack);
     let copies = repo.index().get_all(&handle);
     copies
         .iter()
-        .filter(|c| **c != blob.entry)
+        .filter(|c| **c != tried)
         .find_map(|c| repo.load_blob_from(&handle, c).ok())
 }
 
@@ -189,7 +191,7 @@ fn write_targets(
     open: &mut OpenFiles,
     events: &Sender<Failure>,
 ) {
-    for t in &blob.targets {
+    for t in shared.schedule.targets(blob) {
         if !shared.failed[t.file].load(Ordering::Acquire) {
             let written = open.get(shared, t.file).and_then(|file| {
                 let result = if shared.sparse[t.file] {
@@ -238,10 +240,15 @@ fn write_sparse(file: &File, data: &[u8], offset: u64) -> std::io::Result<()> {
     Ok(())
 }
 
-/// A few open files, most recently used last (and the owner lookups of
-/// this worker).
+/// A few open files, most recently used last, the directory of the last
+/// file opened (files of one directory usually come together: one
+/// single-name `openat` each instead of a path walk), and the owner
+/// lookups of this worker.
 struct OpenFiles {
     files: Vec<(usize, File)>,
+    /// The last directory files were opened in, by its item (`None`: the
+    /// target).
+    dir: Option<(Option<usize>, DirHandle)>,
     owners: Owners,
 }
 
@@ -256,13 +263,15 @@ impl OpenFiles {
             let entry = self.files.remove(at);
             self.files.push(entry);
         } else {
-            let item = shared.plan.files[file].item;
+            let item = &shared.plan.items[shared.plan.files[file].item];
             let access = if shared.lazy[file] {
                 Access::Create
             } else {
                 Access::Write
             };
-            let opened = open_beneath(shared.root, &shared.plan.path(item), access)
+            let opened = self
+                .dir(shared, item.parent)
+                .and_then(|dir| dir.open_in(item.name(), access))
                 .map_err(|e| format!("cannot open file to write its content: {e}"))?;
             if self.files.len() >= OPEN_FILES {
                 self.files.remove(0);
@@ -273,5 +282,18 @@ impl OpenFiles {
             .last()
             .map(|(_, f)| f)
             .ok_or_else(|| "no open file".to_string())
+    }
+
+    /// The directory item `parent` (`None`: the target), opened below the
+    /// target without following symlinks.
+    fn dir(&mut self, shared: &Shared<'_>, parent: Option<usize>) -> std::io::Result<&DirHandle> {
+        if !matches!(&self.dir, Some((cached, _)) if *cached == parent) {
+            let names = parent.map_or_else(Vec::new, |p| shared.plan.path(p));
+            self.dir = Some((parent, open_dir_beneath(shared.root, &names)?));
+        }
+        match &self.dir {
+            Some((_, dir)) => Ok(dir),
+            None => Err(std::io::Error::other("no open directory")),
+        }
     }
 }

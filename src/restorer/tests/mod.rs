@@ -166,8 +166,8 @@ fn restores_nested_tree_with_multi_blob_files() {
     let (plan, stats, problems) = run(&repo, &root, &Selection::All, &target);
     assert!(problems.is_empty(), "{problems:?}");
     assert_eq!(plan.location(plan.files[1].item), "/home/multi.bin");
-    let slots: Vec<_> = plan.files[1]
-        .blobs
+    let slots: Vec<_> = plan
+        .blobs(&plan.files[1])
         .iter()
         .map(|s| (s.offset, s.length))
         .collect();
