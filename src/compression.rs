@@ -24,10 +24,9 @@
 
 use std::cell::RefCell;
 use std::fmt;
-use std::io::Read;
 use std::str::FromStr;
 
-use zstd::zstd_safe::CParameter;
+use zstd::zstd_safe::{CParameter, DCtx, DParameter, InBuffer, OutBuffer, ResetDirective};
 
 use crate::error::{Error, Result};
 
@@ -143,35 +142,68 @@ pub fn decompress(data: &[u8], max_len: usize) -> Result<Vec<u8>> {
         // No frames at all: nothing (as restic's decoder has it).
         return Ok(Vec::new());
     }
-    let corrupt = |reason: String| Error::corrupt("compressed data", reason);
-    let mut decoder = zstd::stream::read::Decoder::with_buffer(data)
-        .map_err(|e| corrupt(format!("zstd: {e}")))?;
-    decoder
-        .window_log_max(window_log_max(max_len))
-        .map_err(|e| corrupt(format!("zstd: {e}")))?;
+    DECOMPRESSOR.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        let dctx = match &mut *slot {
+            Some(dctx) => dctx,
+            slot => slot.insert(DCtx::try_create().ok_or_else(|| {
+                Error::corrupt("compressed data", "cannot create a zstd context")
+            })?),
+        };
+        decompress_with(dctx, data, max_len)
+    })
+}
 
-    // Decode through a fixed buffer and grow the output (doubling, capped
-    // at max_len) only as real output arrives: a frame's declared content
-    // size is never trusted for allocation.
-    let mut chunk = vec![0u8; CHUNK_LEN];
+thread_local! {
+    /// One decompression context per thread, reset for every call.
+    static DECOMPRESSOR: RefCell<Option<DCtx<'static>>> = const { RefCell::new(None) };
+}
+
+/// [`decompress`] with a given context: streams into the output vector,
+/// growing it (doubling, capped at `max_len`) only as real output arrives,
+/// so a frame's declared content size is never trusted for allocation.
+fn decompress_with(dctx: &mut DCtx<'_>, data: &[u8], max_len: usize) -> Result<Vec<u8>> {
+    let corrupt = |reason: String| Error::corrupt("compressed data", reason);
+    let zstd = |code: usize| corrupt(format!("zstd: {}", zstd::zstd_safe::get_error_name(code)));
+    dctx.reset(ResetDirective::SessionOnly).map_err(zstd)?;
+    dctx.set_parameter(DParameter::WindowLogMax(window_log_max(max_len)))
+        .map_err(zstd)?;
+    let mut input = InBuffer::around(data);
     let mut out: Vec<u8> = Vec::new();
     loop {
-        let n = decoder
-            .read(&mut chunk)
-            .map_err(|e| corrupt(format!("zstd: {e}")))?;
-        if n == 0 {
+        let before = (input.pos(), out.len());
+        let frame_done = if out.len() < max_len {
+            if out.len() == out.capacity() {
+                let room = max_len - out.len();
+                out.reserve_exact(CHUNK_LEN.max(out.capacity()).min(room));
+            }
+            let at = out.len();
+            let mut output = OutBuffer::around_pos(&mut out, at);
+            dctx.decompress_stream(&mut output, &mut input)
+                .map_err(zstd)?
+                == 0
+        } else {
+            // Full: any further byte is one too many.
+            let mut probe = [0u8; 1];
+            let mut output = OutBuffer::around(&mut probe[..]);
+            let hint = dctx
+                .decompress_stream(&mut output, &mut input)
+                .map_err(zstd)?;
+            if output.pos() > 0 {
+                return Err(corrupt(format!(
+                    "decompresses to more than {max_len} bytes"
+                )));
+            }
+            hint == 0
+        };
+        if frame_done && input.pos() == data.len() {
             return Ok(out);
         }
-        let room = max_len - out.len();
-        if n > room {
-            return Err(corrupt(format!(
-                "decompresses to more than {max_len} bytes"
-            )));
+        if (input.pos(), out.len()) == before {
+            // zstd always moves when it has input and room; standing
+            // still means the input ended inside a frame.
+            return Err(corrupt("zstd: truncated input".into()));
         }
-        if out.capacity() - out.len() < n {
-            out.reserve_exact(n.max(out.capacity().min(room)));
-        }
-        out.extend_from_slice(&chunk[..n]);
     }
 }
 
@@ -299,6 +331,8 @@ mod tests {
         trailing.extend_from_slice(b"junk");
         assert!(decompress(&trailing, data.len()).is_err());
         assert_eq!(decompress(&[], 10).unwrap(), b"");
+        // The thread's context is reset after every failure.
+        assert_eq!(decompress(&small, 1000).unwrap(), sample(1000));
     }
 
     #[test]

@@ -13,6 +13,8 @@
 //! Only the RustCrypto primitives compute anything here: this module merely
 //! wires them together.
 
+use std::ops::Range;
+
 use aes::cipher::{BlockEncrypt, InnerIvInit, KeyInit, StreamCipher};
 use aes::{Aes128, Aes256};
 use poly1305::universal_hash::UniversalHash;
@@ -132,11 +134,21 @@ impl Sealer {
 
     /// Verify and decrypt `data` in place; on success `data` holds exactly
     /// the plaintext, on failure it is left untouched.
+    pub(super) fn open_in_place(&self, data: &mut Vec<u8>) -> Result<(), AuthError> {
+        let body = self.open_in_slice(data)?;
+        data.truncate(body.end);
+        data.drain(..body.start);
+        Ok(())
+    }
+
+    /// Verify and decrypt the sealed message `data` where it lies; on
+    /// success return where in `data` the plaintext is, on failure leave
+    /// `data` untouched.
     ///
     /// One pass, as [`open`](Self::open): segments are decrypted as they
     /// are MACed, and on a wrong MAC the keystream is applied once more,
     /// which restores the ciphertext.
-    pub(super) fn open_in_place(&self, data: &mut Vec<u8>) -> Result<(), AuthError> {
+    pub(super) fn open_in_slice(&self, data: &mut [u8]) -> Result<Range<usize>, AuthError> {
         let (iv, ciphertext, tag) = split_sealed(data)?;
         let body = IV_LEN..IV_LEN + ciphertext.len();
         let mut cipher = self.cipher(&iv);
@@ -151,9 +163,7 @@ impl Sealer {
             return Err(AuthError);
         }
         cipher.apply_keystream(&mut data[split..body.end]);
-        data.truncate(body.end);
-        data.drain(..IV_LEN);
-        Ok(())
+        Ok(body)
     }
 }
 
@@ -391,6 +401,9 @@ mod tests {
             let mut in_place = sealed.clone();
             assert_eq!(sealer.open_in_place(&mut in_place), Ok(()), "len {len}");
             assert_eq!(in_place, plaintext, "len {len}");
+            let mut in_slice = sealed.clone();
+            let body = sealer.open_in_slice(&mut in_slice).expect("opens");
+            assert_eq!(&in_slice[body], &plaintext[..], "len {len}");
 
             for at in [IV_LEN, sealed.len() / 2, sealed.len() - 1] {
                 let mut bad = sealed.clone();
@@ -399,6 +412,8 @@ mod tests {
                 let before = bad.clone();
                 assert_eq!(sealer.open_in_place(&mut bad), Err(AuthError), "len {len}");
                 assert_eq!(bad, before, "len {len}: a failed open changed the buffer");
+                assert_eq!(sealer.open_in_slice(&mut bad), Err(AuthError), "len {len}");
+                assert_eq!(bad, before, "len {len}: a failed open changed the slice");
             }
         }
     }

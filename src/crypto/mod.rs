@@ -139,6 +139,14 @@ impl MasterKey {
         self.sealer.open_in_place(data)
     }
 
+    /// Verify and decrypt `IV || ciphertext || MAC` where it lies (e.g.
+    /// inside a buffer holding a whole pack range): on success return the
+    /// plaintext, a sub-slice of `data`; on failure `data` is unchanged.
+    pub fn decrypt_in_slice<'a>(&self, data: &'a mut [u8]) -> Result<&'a mut [u8], AuthError> {
+        let body = self.sealer.open_in_slice(data)?;
+        Ok(&mut data[body])
+    }
+
     /// The JSON form restic stores inside key files and prints for
     /// `cat masterkey`: `{"mac":{"k":"…","r":"…"},"encrypt":"…"}`, compact
     /// and with standard padded base64, byte for byte as Go writes it.
