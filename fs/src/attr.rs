@@ -6,8 +6,12 @@
 //!   root) and are `r-x` for everyone;
 //! - times keep nanoseconds; sizes are the stored sizes and `st_blocks`
 //!   counts 512-byte units of the size, so `du` reports real usage;
-//! - `st_blksize` is large ([`BLKSIZE`]): `cat`, `cp` and friends size
-//!   their reads by it, and FUSE reads are far cheaper in big requests;
+//! - `st_blksize` of regular files is large ([`BLKSIZE`]): `cat`, `cp` and
+//!   friends size their reads by it, and FUSE reads are far cheaper in big
+//!   requests; everything else reports a page ([`DIR_BLKSIZE`]): glibc
+//!   sizes its `getdents` buffer by a directory's `st_blksize`, and the
+//!   kernel allocates a FUSE readdir buffer that large for every listing
+//!   request (a 1 MiB one costs more than the whole reply);
 //! - non-directories report their stored link count (at least 1) so hard
 //!   links survive `rsync -aH`; directories report 2 + subdirectories.
 
@@ -19,8 +23,19 @@ use fuser::{FileAttr, FileType, INodeNo};
 
 use crate::inode::Ino;
 
-/// `st_blksize` of every entry: 1 MiB, the largest FUSE read.
+/// `st_blksize` of regular files: 1 MiB, the largest FUSE read.
 pub const BLKSIZE: u32 = 1 << 20;
+
+/// `st_blksize` of everything else (directories above all).
+pub const DIR_BLKSIZE: u32 = 4096;
+
+/// `st_blksize` for an entry of type `kind`.
+fn blksize(kind: FileType) -> u32 {
+    match kind {
+        FileType::RegularFile => BLKSIZE,
+        _ => DIR_BLKSIZE,
+    }
+}
 
 /// Who owns what the mount shows.
 #[derive(Clone, Copy, Debug)]
@@ -106,7 +121,7 @@ pub fn node_attr(
             FileType::BlockDevice | FileType::CharDevice => encode_dev(node.device),
             _ => 0,
         },
-        blksize: BLKSIZE,
+        blksize: blksize(kind),
         flags: 0,
     }
 }
@@ -154,7 +169,7 @@ fn virtual_attr(
         uid,
         gid,
         rdev: 0,
-        blksize: BLKSIZE,
+        blksize: blksize(kind),
         flags: 0,
     }
 }
@@ -223,7 +238,11 @@ mod tests {
         let dir = node_attr(Ino(4), &Node::new("d", NodeType::Dir), 5, true, &OWNER);
         assert_eq!(
             (dir.kind, dir.nlink, dir.blksize),
-            (FileType::Directory, 5, BLKSIZE)
+            (FileType::Directory, 5, DIR_BLKSIZE)
         );
+        let f = node_attr(Ino(5), &Node::new("f", NodeType::File), 0, true, &OWNER);
+        assert_eq!(f.blksize, BLKSIZE);
+        let v = virtual_dir_attr(Ino(6), &GoTime::zero(), 2, &OWNER);
+        assert_eq!(v.blksize, DIR_BLKSIZE);
     }
 }

@@ -9,6 +9,12 @@
 //! - [`TreeCache`]: decoded trees, weighted by an estimate of their size in
 //!   memory (moka's own per-key load deduplication).
 //!
+//! Both evict the least recently used entries. Not moka's default
+//! (TinyLFU), whose admission test turns away new entries that were used
+//! less often than the ones they would evict: once a file bigger than the
+//! cache has streamed through, every blob read ahead would be dropped on
+//! arrival and loaded a second time by the reader.
+//!
 //! Failures are not cached. A failed blob load is logged with the pack that
 //! holds it.
 
@@ -18,6 +24,7 @@ use std::sync::Arc;
 use cairn_core::format::tree::Tree;
 use cairn_core::repository::Repository;
 use cairn_core::{BlobHandle, BlobId, BlobType, TreeId};
+use moka::policy::EvictionPolicy;
 use moka::sync::Cache;
 use parking_lot::{Condvar, Mutex};
 
@@ -90,6 +97,7 @@ impl BlobCache {
         let cache = Cache::builder()
             .max_capacity(capacity)
             .weigher(|_, v: &BlobData| u32::try_from(v.len()).unwrap_or(u32::MAX))
+            .eviction_policy(EvictionPolicy::lru())
             .build();
         BlobCache {
             repo,
@@ -198,6 +206,7 @@ impl TreeCache {
         let cache = Cache::builder()
             .max_capacity(capacity)
             .weigher(|_, t: &Arc<Tree>| u32::try_from(tree_weight(t)).unwrap_or(u32::MAX))
+            .eviction_policy(EvictionPolicy::lru())
             .build();
         TreeCache { repo, cache }
     }
@@ -312,5 +321,25 @@ mod tests {
         *p.result.lock() = Some(Err(FsError::NotFound));
         p.done.notify_all();
         assert!(matches!(waiter.join().unwrap(), Err(FsError::NotFound)));
+    }
+
+    #[test]
+    fn streaming_past_the_capacity_keeps_what_was_read_ahead() {
+        // A file four times the cache, read as a mount reads it: each blob
+        // loaded ahead, then read. Every blob read ahead must still be
+        // there when the reader comes (an admission policy that favours
+        // blobs read before would drop them, and the reader would load
+        // each one a second time).
+        let blobs: Vec<Vec<u8>> = (0..64u8).map(|i| vec![i; 4096]).collect();
+        let (repo, ids) = repo_with(&blobs);
+        let cache = BlobCache::new(repo, 16 * 4096);
+        for (i, id) in ids.iter().enumerate() {
+            let ahead = &ids[i..(i + 4).min(ids.len())];
+            cache.load_many(ahead);
+            cache.weighted_size(); // run the eviction policy now
+            assert!(ahead.iter().all(|id| cache.contains(id)), "blob {i}");
+            assert_eq!(*cache.get(id).unwrap(), blobs[i]);
+        }
+        assert!(cache.weighted_size() <= 16 * 4096);
     }
 }

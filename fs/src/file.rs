@@ -2,8 +2,9 @@
 //!
 //! An [`OpenFile`] knows the cumulative end offset of every blob (from the
 //! index, so opening costs no I/O); a read binary-searches the first blob
-//! and serves the range straight from the cached blob when it lies in one
-//! ([`ReadData::Slice`], no copy), or copies from the blobs it spans.
+//! and hands back the cached blobs it spans with the range of each
+//! ([`ReadData`], no copy): the FUSE adapter replies straight from one
+//! blob, or gathers several into a reused per-thread buffer.
 //!
 //! Read-ahead: while reads stream forward (each starts near the furthest
 //! point read so far; the kernel's own read-ahead sends several requests at
@@ -15,7 +16,7 @@
 //! never queued: the reader loads them (or waits for the load in flight).
 //! Memory stays bounded by the cache and the window, never by file size.
 
-use std::ops::{Deref, Range};
+use std::ops::Range;
 use std::sync::Arc;
 
 use cairn_core::format::tree::Node;
@@ -33,29 +34,60 @@ pub const JOB_BYTES: u64 = 4 << 20;
 /// still counts as streaming.
 const STREAM_SLACK: u64 = 8 << 20;
 
-/// The bytes of one read.
-#[derive(Debug)]
-pub enum ReadData {
-    /// Nothing (at or past the end of the file).
-    Empty,
-    /// A range of one cached blob. Invariant: the range is in bounds.
-    Slice { blob: BlobData, range: Range<usize> },
-    /// Bytes copied from several blobs.
-    Owned(Vec<u8>),
+/// The bytes of one read: ranges of cached blobs, in order. Invariant:
+/// every range is in bounds of its blob.
+#[derive(Debug, Default)]
+pub struct ReadData {
+    parts: Vec<(BlobData, Range<usize>)>,
 }
 
-impl Deref for ReadData {
-    type Target = [u8];
-    fn deref(&self) -> &[u8] {
-        match self {
-            ReadData::Empty => &[],
-            ReadData::Slice { blob, range } => &blob[range.clone()],
-            ReadData::Owned(v) => v,
+impl ReadData {
+    /// Number of bytes.
+    pub fn len(&self) -> usize {
+        self.parts.iter().map(|(_, r)| r.len()).sum()
+    }
+
+    /// True if there is nothing (at or past the end of the file).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The pieces, in order.
+    pub fn slices(&self) -> impl Iterator<Item = &[u8]> {
+        self.parts.iter().map(|(blob, r)| &blob[r.clone()])
+    }
+
+    /// The bytes as one slice, if they lie in at most one blob.
+    pub fn contiguous(&self) -> Option<&[u8]> {
+        match self.parts.as_slice() {
+            [] => Some(&[]),
+            [(blob, r)] => Some(&blob[r.clone()]),
+            _ => None,
         }
+    }
+
+    /// Append the bytes to `out`.
+    pub fn copy_into(&self, out: &mut Vec<u8>) {
+        out.reserve(self.len());
+        for s in self.slices() {
+            out.extend_from_slice(s);
+        }
+    }
+
+    /// The bytes in a new vector.
+    pub fn to_vec(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        self.copy_into(&mut out);
+        out
+    }
+
+    /// The blobs the bytes come from (for tests: no copy was made).
+    pub fn blobs(&self) -> impl Iterator<Item = &BlobData> {
+        self.parts.iter().map(|(blob, _)| blob)
     }
 }
 
-/// Read-ahead bookkeeping of one handle.
+/// Read-ahead bookkeeping of one file.
 #[derive(Debug, Default)]
 struct Stream {
     /// The furthest byte read so far.
@@ -160,7 +192,7 @@ impl OpenFile {
     ) -> FsResult<ReadData> {
         let end = offset.saturating_add(u64::from(size)).min(self.len());
         if offset >= end {
-            return Ok(ReadData::Empty);
+            return Ok(ReadData::default());
         }
         if self.broken {
             return Err(cairn_core::Error::corrupt(
@@ -169,25 +201,22 @@ impl OpenFile {
             )
             .into());
         }
-        let first = self.blob_at(offset);
-        if first == self.blob_at(end - 1) {
-            let (blob, start) = self.blob(first, &fetch)?;
-            // In bounds: the blob spans [start, ends[first]) ⊇ [offset, end).
-            let range = (offset - start) as usize..(end - start) as usize;
-            return Ok(ReadData::Slice { blob, range });
-        }
-        let mut out = Vec::with_capacity((end - offset) as usize);
+        let mut parts = Vec::with_capacity(2);
         let mut pos = offset;
-        let mut idx = first;
+        let mut idx = self.blob_at(offset);
         while pos < end && idx < self.blobs.len() {
-            let (data, start) = self.blob(idx, &fetch)?;
+            let (blob, start) = self.blob(idx, &fetch)?;
+            // In bounds: the blob spans [start, ends[idx]) ∋ pos, and its
+            // length was checked against the index.
             let from = (pos - start) as usize;
-            let to = (end.min(start + data.len() as u64) - start) as usize;
-            out.extend_from_slice(&data[from..to]);
+            let to = (end.min(start + blob.len() as u64) - start) as usize;
+            if to > from {
+                parts.push((blob, from..to));
+            }
             pos = start + to as u64;
             idx += 1;
         }
-        Ok(ReadData::Owned(out))
+        Ok(ReadData { parts })
     }
 
     /// The read-ahead jobs after a read of `size` bytes at `offset`: if the
@@ -325,28 +354,34 @@ mod tests {
         let fetch = |id: &BlobId| Ok(blobs[id].clone());
         for off in 0..=45u64 {
             for len in [0u32, 1, 3, 9, 10, 11, 26, 43, 100] {
-                let got = f.read(off, len, fetch).unwrap();
+                let got = f.read(off, len, fetch).unwrap().to_vec();
                 let s = (off as usize).min(all.len());
                 let e = (off as usize + len as usize).min(all.len());
-                assert_eq!(*got, all[s..e], "off {off} len {len}");
+                assert_eq!(got, all[s..e], "off {off} len {len}");
             }
         }
     }
 
     #[test]
-    fn reads_inside_one_blob_are_not_copied() {
+    fn reads_are_not_copied() {
         let (node, blobs, all) = setup(&[100, 100]);
         let f = OpenFile::new(&node, |id| blobs.get(id).map(|b| b.len() as u64));
         let fetch = |id: &BlobId| Ok(blobs[id].clone());
-        match f.read(110, 50, fetch).unwrap() {
-            ReadData::Slice { blob, range } => {
-                assert!(Arc::ptr_eq(&blob, &blobs[&node.content()[1]]));
-                assert_eq!(range, 10..60);
-            }
-            other => panic!("{other:?}"),
-        }
-        assert!(matches!(f.read(90, 20, fetch).unwrap(), ReadData::Owned(v) if v == all[90..110]));
-        assert!(matches!(f.read(200, 20, fetch).unwrap(), ReadData::Empty));
+        let inside = f.read(110, 50, fetch).unwrap();
+        assert_eq!(inside.contiguous(), Some(&all[110..160]));
+        let second = &blobs[&node.content()[1]];
+        assert!(inside.blobs().all(|b| Arc::ptr_eq(b, second)));
+        let across = f.read(90, 20, fetch).unwrap();
+        assert_eq!(across.contiguous(), None);
+        assert_eq!(
+            across.slices().collect::<Vec<_>>(),
+            [&all[90..100], &all[100..110]]
+        );
+        assert_eq!(across.to_vec(), all[90..110]);
+        let mut buf = b"x".to_vec();
+        across.copy_into(&mut buf);
+        assert_eq!(buf[1..], all[90..110]);
+        assert!(f.read(200, 20, fetch).unwrap().is_empty());
     }
 
     #[test]

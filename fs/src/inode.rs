@@ -28,7 +28,7 @@ use std::collections::HashMap;
 use std::ffi::OsString;
 use std::ops::{Deref, Range};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use cairn_core::format::time::GoTime;
 use cairn_core::format::tree::{Node, NodeType, Tree};
@@ -36,6 +36,7 @@ use cairn_core::TreeId;
 use fuser::FileType;
 use parking_lot::{Mutex, RwLock};
 
+use crate::file::OpenFile;
 use crate::history::HistSources;
 use crate::layout::SnapInfo;
 
@@ -154,8 +155,11 @@ pub struct Entry {
     children: RwLock<Option<Arc<[Child]>>>,
     /// Serializes expansion so two threads never expand one directory twice.
     expanding: Mutex<()>,
-    /// Which children were opened lately, for sibling read-ahead.
+    /// Which children were first read lately, for sibling read-ahead.
     opened: Mutex<Opened>,
+    /// A regular file's content layout and read-ahead state, made on the
+    /// first read (opens never reach the mount: see [`crate::adapter`]).
+    file: OnceLock<Arc<OpenFile>>,
 }
 
 /// Files of one directory opened one after the other: the last one opened
@@ -184,11 +188,26 @@ impl Entry {
             children: RwLock::new(children),
             expanding: Mutex::new(()),
             opened: Mutex::new(Opened::default()),
+            file: OnceLock::new(),
         }
     }
 
-    /// Child `index` (of `count`) of this directory was opened. When
-    /// children are being opened in order (this one within two of the
+    /// The open-file state of this (regular file) entry, made with `make`
+    /// the first time; the flag says whether this call made it.
+    pub fn open_file(&self, make: impl FnOnce() -> OpenFile) -> (Arc<OpenFile>, bool) {
+        if let Some(f) = self.file.get() {
+            return (f.clone(), false);
+        }
+        let mut made = false;
+        let f = self.file.get_or_init(|| {
+            made = true;
+            Arc::new(make())
+        });
+        (f.clone(), made)
+    }
+
+    /// Child `index` (of `count`) of this directory was first read. When
+    /// children are being read in order (this one within two of the
     /// previous one), returns the next children to read ahead, in batches
     /// of [`SIBLING_BATCH`], each handed out once.
     pub fn opened_child(&self, index: usize, count: usize) -> Option<Range<usize>> {

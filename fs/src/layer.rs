@@ -1,17 +1,17 @@
 //! The read layer: every FUSE operation as a plain method, testable
 //! without a kernel.
 //!
-//! [`ReadLayer`] owns the inode table, the caches, the open file handles
-//! and the made-up top of the tree ([`crate::view`]). Directories are
-//! expanded lazily when first looked into; entries below snapshot roots
-//! enter the inode table when the kernel learns about them (`lookup`,
-//! `readdirplus`) and leave it when the kernel forgets them, under numbers
-//! derived from their parent (see [`crate::inode`]).
+//! [`ReadLayer`] owns the inode table (whose entries also hold each
+//! file's read state), the caches and the made-up top of the tree
+//! ([`crate::view`]). Directories are expanded lazily when first looked
+//! into; entries below snapshot roots enter the inode table when the
+//! kernel learns about them (`lookup`, `readdirplus`) and leave it when
+//! the kernel forgets them, under numbers derived from their parent (see
+//! [`crate::inode`]).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,7 +20,7 @@ use cairn_core::repository::Repository;
 use cairn_core::tree::check_name;
 use cairn_core::{BlobHandle, BlobType, TreeId};
 use fuser::{FileAttr, FileType};
-use parking_lot::Mutex;
+use parking_lot::{Mutex, RwLock};
 
 use crate::attr::{self, Owner};
 use crate::cache::{BlobCache, TreeCache};
@@ -68,9 +68,10 @@ pub struct ReadLayer {
     trees: TreeCache,
     blobs: Arc<BlobCache>,
     prefetch: Prefetcher,
-    handles: Mutex<HashMap<u64, Arc<OpenFile>>>,
-    next_fh: AtomicU64,
     pub(crate) state: Mutex<ViewState>,
+    /// When the made-up tree last changed: the times of made-up
+    /// directories, so the kernel's directory cache notices new snapshots.
+    pub(crate) listing_time: RwLock<GoTime>,
 }
 
 impl ReadLayer {
@@ -92,9 +93,8 @@ impl ReadLayer {
             opts,
             blobs,
             prefetch,
-            handles: Mutex::new(HashMap::new()),
-            next_fh: AtomicU64::new(1),
             state: Mutex::new(ViewState::default()),
+            listing_time: RwLock::new(started),
         };
         layer.refresh(true)?;
         Ok(layer)
@@ -390,9 +390,12 @@ impl ReadLayer {
 
     // ---- attributes -------------------------------------------------------
 
-    /// Attributes of an inode and how long the kernel may cache them.
+    /// Attributes of an inode and how long the kernel may cache them. For
+    /// a made-up directory this may reload the snapshot list (its times
+    /// tell the kernel whether its cached listing is still good).
     pub fn getattr(&self, ino: Ino) -> FsResult<(FileAttr, Duration)> {
         let entry = self.entry(ino)?;
+        self.maybe_refresh(&entry);
         self.attr_of(ino, &entry)
     }
 
@@ -400,8 +403,9 @@ impl ReadLayer {
         Ok(match &entry.kind {
             Kind::Virtual { time } => {
                 let n = self.subdirs(ino, entry)?;
+                let time = (*time).max(*self.listing_time.read());
                 (
-                    attr::virtual_dir_attr(ino, time, 2 + n, &self.owner),
+                    attr::virtual_dir_attr(ino, &time, 2 + n, &self.owner),
                     TTL_VIRTUAL,
                 )
             }
@@ -496,28 +500,37 @@ impl ReadLayer {
 
     // ---- files ------------------------------------------------------------
 
-    /// Open a regular file for reading; returns the file handle.
-    pub fn open(&self, ino: Ino, write: bool) -> FsResult<u64> {
+    /// Check that `ino` may be opened (`write`: for writing). Opening
+    /// costs nothing else: a file's state is made on its first read.
+    pub fn open(&self, ino: Ino, write: bool) -> FsResult<()> {
         if write {
             return Err(FsError::ReadOnly);
         }
-        let entry = self.entry(ino)?;
-        let file = match &entry.kind {
-            Kind::Node { node, .. } if !node.is_dir() => OpenFile::new(node, |id| {
-                self.repo
-                    .lookup(&BlobHandle::new(BlobType::Data, *id))
-                    .map(|e| u64::from(e.plaintext_len()))
-            }),
+        self.open_file(&*self.entry(ino)?).map(drop)
+    }
+
+    /// The open-file state of a regular file entry, made (and sibling
+    /// read-ahead started) on first use.
+    fn open_file(&self, entry: &Entry) -> FsResult<Arc<OpenFile>> {
+        let node = match &entry.kind {
+            Kind::Node { node, .. } if !node.is_dir() => node,
             Kind::Link { .. } => return Err(FsError::NotFound),
             _ => return Err(FsError::IsDir),
         };
-        let fh = self.next_fh.fetch_add(1, Ordering::Relaxed);
-        self.handles.lock().insert(fh, Arc::new(file));
-        self.read_siblings_ahead(&entry);
-        Ok(fh)
+        let (file, made) = entry.open_file(|| {
+            OpenFile::new(node, |id| {
+                self.repo
+                    .lookup(&BlobHandle::new(BlobType::Data, *id))
+                    .map(|e| u64::from(e.plaintext_len()))
+            })
+        });
+        if made {
+            self.read_siblings_ahead(entry);
+        }
+        Ok(file)
     }
 
-    /// When the files of a directory are opened one after the other (`cp
+    /// When the files of a directory are read one after the other (`cp
     /// -r`, `grep -r`, `find -exec cat`), load the small files that come
     /// next in the background, in batches that neighbouring pack reads
     /// serve together.
@@ -562,23 +575,13 @@ impl ReadLayer {
         self.prefetch.fetch(jobs);
     }
 
-    /// Read from an open file: up to `size` bytes at `offset`, short only
-    /// at the end of the file. Sequential reads start read-ahead.
-    pub fn read(&self, fh: u64, offset: u64, size: u32) -> FsResult<ReadData> {
-        let file = self
-            .handles
-            .lock()
-            .get(&fh)
-            .cloned()
-            .ok_or(FsError::NotFound)?;
+    /// Read from a regular file: up to `size` bytes at `offset`, short
+    /// only at the end of the file. Sequential reads start read-ahead.
+    pub fn read(&self, ino: Ino, offset: u64, size: u32) -> FsResult<ReadData> {
+        let file = self.open_file(&*self.entry(ino)?)?;
         let ahead = file.readahead(offset, size, self.opts.readahead);
         self.prefetch.fetch(ahead);
         file.read(offset, size, |id| self.blobs.get(id))
-    }
-
-    /// Close a file handle.
-    pub fn release(&self, fh: u64) {
-        self.handles.lock().remove(&fh);
     }
 }
 

@@ -2,9 +2,11 @@
 //! the [`layout`] into pinned inodes.
 //!
 //! The snapshot list is reloaded (at most every `reload_interval`) when a
-//! made-up directory is read; the made-up tree is rebuilt only if the list
-//! changed, and an entry under the same parent and name keeps its inode
-//! number as long as it still means the same thing ([`Identity`]).
+//! made-up directory is read or its attributes are asked for; the made-up
+//! tree is rebuilt only if the list changed, and an entry under the same
+//! parent and name keeps its inode number as long as it still means the
+//! same thing ([`Identity`]). Made-up directories then get a new time, so
+//! the kernel drops the listings it cached of them.
 
 use std::collections::{HashMap, HashSet};
 use std::ffi::{OsStr, OsString};
@@ -13,6 +15,7 @@ use std::time::Instant;
 
 use cairn_core::backend::FileType as RepoFile;
 use cairn_core::format::snapshot::Snapshot;
+use cairn_core::format::time::GoTime;
 use cairn_core::SnapshotId;
 
 use crate::error::FsResult;
@@ -92,6 +95,10 @@ impl ReadLayer {
         snaps.sort_by(|a, b| a.time().cmp(b.time()).then(a.id.cmp(&b.id)));
         st.ids = ids;
         st.generation += 1;
+        // Made-up directories take this time, so the kernel drops the
+        // listings it cached of them (the ones still shown are the same
+        // inodes with new contents).
+        *self.listing_time.write() = GoTime::now();
         let vtree = layout::build(&snaps, &self.opts.path_templates, &self.opts.time_template);
         let snaps = Arc::new(snaps);
         let mut children = self.materialize(&mut st, Ino::ROOT, &vtree, &snaps);

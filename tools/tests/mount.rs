@@ -8,7 +8,9 @@
 //! owners, mtimes, symlink targets, xattrs, hard-link groups, contents),
 //! random-offset reads match, `rsync -aH` from the mount reproduces the hard
 //! links, writes are refused with EROFS, and `fusermount3 -u` ends the
-//! process with status 0.
+//! process with status 0. Also: a snapshot made while mounted shows up
+//! (the kernel caches directory listings), and inode numbers survive the
+//! kernel forgetting its inodes.
 
 mod common;
 
@@ -280,5 +282,46 @@ fn inode_numbers_survive_kernel_forgets() {
     std::thread::sleep(Duration::from_millis(200));
     assert_eq!((inode_map(&mounted), inode_map(&history)), before);
     assert_same_tree(&src, &mounted, CompareOpts::default());
+    m.unmount();
+}
+
+#[test]
+fn new_snapshots_show_up_in_a_live_mount() {
+    if !fuse_or_skip("new_snapshots_show_up_in_a_live_mount") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("fixture");
+    build_fixture(&src, 1 << 16);
+    let repo = Repo::new(tmp.path().join("repo"));
+    init(Tool::Cairn, &repo, 2, None);
+    backup(Tool::Cairn, &repo, &src, &[]);
+    let m = Mounted::start(&repo, &tmp.path().join("mnt"), &[]);
+    let list = |dir: &str| -> Vec<String> {
+        let mut names: Vec<String> = fs::read_dir(m.mp.join(dir))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    };
+    // Listed twice: the second listing may come from the kernel's cache.
+    for _ in 0..2 {
+        assert_eq!(list("snapshots").len(), 2, "{:?}", list("snapshots"));
+        assert_eq!(list("ids").len(), 1, "{:?}", list("ids"));
+    }
+    backup(Tool::Cairn, &repo, &src, &[]);
+    // The list is reloaded at most every 5 s; cached listings must not
+    // hide the new snapshot for much longer than that.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while list("snapshots").len() < 3 || list("ids").len() < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "new snapshot not shown: {:?} {:?}",
+            list("snapshots"),
+            list("ids")
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
     m.unmount();
 }
