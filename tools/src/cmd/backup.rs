@@ -139,7 +139,8 @@ pub struct Args {
 pub fn run(ctx: &Context, args: Args) -> Result<()> {
     check(&args)?;
     let text = !ctx.json() && !ctx.global.quiet;
-    let display = progress::Display::new(progress::Mode::detect(ctx.json(), ctx.global.quiet));
+    let mode = progress::Mode::detect(ctx.json(), ctx.global.quiet);
+    let display = progress::Display::new(mode);
     let reporter = CliReporter {
         json: ctx.json(),
         text,
@@ -204,7 +205,9 @@ pub fn run(ctx: &Context, args: Args) -> Result<()> {
         checkpoint_interval: (!checkpoint_interval.is_zero()).then_some(checkpoint_interval),
         changed_retries: args.changed_file_retries,
         skip_if_unchanged: args.skip_if_unchanged,
-        no_scan: args.no_scan,
+        // The scan only feeds the progress display's totals: with none
+        // shown (`--quiet`), it would just stat every file a second time.
+        no_scan: args.no_scan || matches!(mode, progress::Mode::Off),
         interrupt: Some(interrupt),
     };
     let archiver = Archiver::new(repo, opts);
