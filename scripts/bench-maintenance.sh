@@ -7,16 +7,19 @@
 # Each tool then works on its own fresh copy, in the same run:
 #   forget+prune  forget --keep-last BENCH_KEEP, then prune --max-unused 0
 #   check         check --read-data (on an untouched copy)
-# Prints wall times and cairn/restic ratios (target: <= 0.5). Not a test:
-# numbers vary with the machine and its load. restic runs with --no-cache,
-# as cairn keeps no cache; the page cache is dropped before each run when
-# running as root.
+# The tools alternate, BENCH_RUNS times each, so that load from other
+# processes hits both alike. Prints the median wall time and CPU time
+# (user + system) of each tool and the cairn/restic ratios (target for wall
+# time: <= 0.5). Not a test: numbers vary with the machine and its load.
+# restic runs with --no-cache, as cairn keeps no cache; the page cache is
+# dropped before each command when running as root.
 #
 # Knobs (environment):
 #   BENCH_DIR        work directory              (default /tmp/cairn-bench-maintenance)
 #   BENCH_MB         size of the source data     (default 128)
 #   BENCH_SNAPSHOTS  number of snapshots         (default 30)
 #   BENCH_KEEP       snapshots kept by forget    (default 5)
+#   BENCH_RUNS       runs per tool and operation (default 3)
 #   CAIRN            cairn binary                (default target/release/cairn)
 set -euo pipefail
 
@@ -24,6 +27,7 @@ DIR=${BENCH_DIR:-/tmp/cairn-bench-maintenance}
 MB=${BENCH_MB:-128}
 SNAPS=${BENCH_SNAPSHOTS:-30}
 KEEP=${BENCH_KEEP:-5}
+RUNS=${BENCH_RUNS:-3}
 CAIRN=$(realpath "${CAIRN:-target/release/cairn}")
 export RESTIC_PASSWORD=bench
 
@@ -65,37 +69,49 @@ echo "repository: $(du -sh "$DIR/repo" | cut -f1), $SNAPS snapshots"
 
 fresh() { rm -rf "$DIR/$1"; cp -a "$DIR/repo" "$DIR/$1"; }
 
-# seconds TOOL ARGS... : wall time of one command, in seconds
-seconds() {
-  local start end
+# measure TOOL ARGS... : "wall cpu" of one command, in seconds (cpu is user
+# plus system time of the command and its children).
+measure() {
+  local t
   drop_caches
-  start=$(date +%s.%N)
-  "$@" >/dev/null
-  end=$(date +%s.%N)
-  echo "$end - $start" | bc
+  t=$( { TIMEFORMAT='%R %U %S'; time "$@" >/dev/null 2>/dev/null; } 2>&1 )
+  echo "$t" | awk '{ printf "%.3f %.3f\n", $1, $2 + $3 }'
 }
 
-declare -A T
-for tool in restic cairn; do
-  fresh "work-$tool"
-  if [ "$tool" = restic ]; then bin=(restic --no-cache); else bin=("$CAIRN"); fi
-  export RESTIC_REPOSITORY=$DIR/work-$tool
-  a=$(seconds "${bin[@]}" forget -q --keep-last "$KEEP")
-  b=$(seconds "${bin[@]}" prune -q --max-unused 0)
-  T[$tool.prune]=$(echo "$a + $b" | bc)
-  echo "$tool: forget+prune $(du -sh "$RESTIC_REPOSITORY" | cut -f1) left"
-  if [ "$tool" = cairn ]; then
-    # The pruned repository must still check out with restic.
-    restic --no-cache check -q --read-data >/dev/null
-    echo "restic check --read-data on cairn's pruned copy: ok"
-  fi
-  fresh "work-$tool"
-  T[$tool.check]=$(seconds "${bin[@]}" check -q --read-data)
+# median of the numbers on stdin
+median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+
+RESULTS=$(mktemp)
+trap 'rm -f "$RESULTS"' EXIT
+for run in $(seq 1 "$RUNS"); do
+  for tool in restic cairn; do
+    fresh "work-$tool"
+    if [ "$tool" = restic ]; then bin=(restic --no-cache); else bin=("$CAIRN"); fi
+    export RESTIC_REPOSITORY=$DIR/work-$tool
+    read -r fw fc < <(measure "${bin[@]}" forget -q --keep-last "$KEEP")
+    read -r pw pc < <(measure "${bin[@]}" prune -q --max-unused 0)
+    echo "$tool prune $(echo "$fw + $pw" | bc) $(echo "$fc + $pc" | bc)" >> "$RESULTS"
+    if [ "$run" = 1 ]; then
+      echo "$tool: forget+prune $(du -sh "$RESTIC_REPOSITORY" | cut -f1) left"
+      if [ "$tool" = cairn ]; then
+        # The pruned repository must still check out with restic.
+        restic --no-cache check -q --read-data >/dev/null
+        echo "restic check --read-data on cairn's pruned copy: ok"
+      fi
+    fi
+    fresh "work-$tool"
+    echo "$tool check $(measure "${bin[@]}" check -q --read-data)" >> "$RESULTS"
+  done
 done
 
-printf '\n%-22s %10s %10s %8s\n' operation restic cairn ratio
+# med TOOL OP FIELD : median of one column (3 = wall, 4 = cpu)
+med() { awk -v t="$1" -v o="$2" -v f="$3" '$1 == t && $2 == o { print $f }' "$RESULTS" | median; }
+
+printf '\nmedians of %d runs     %21s %21s %15s\n' "$RUNS" "restic (wall / cpu)" "cairn (wall / cpu)" "ratio wall/cpu"
 for op in prune check; do
-  r=${T[restic.$op]} c=${T[cairn.$op]}
-  printf '%-22s %9.2fs %9.2fs %8.2f\n' "$([ $op = prune ] && echo forget+prune || echo 'check --read-data')" "$r" "$c" "$(echo "$c / $r" | bc -l)"
+  rw=$(med restic $op 3) rc=$(med restic $op 4) cw=$(med cairn $op 3) cc=$(med cairn $op 4)
+  printf '%-22s %9.2fs / %6.2fs %9.2fs / %6.2fs %7.2f / %5.2f\n' \
+    "$([ $op = prune ] && echo forget+prune || echo 'check --read-data')" \
+    "$rw" "$rc" "$cw" "$cc" "$(echo "$cw / $rw" | bc -l)" "$(echo "$cc / $rc" | bc -l)"
 done
 rm -rf "$DIR/work-restic" "$DIR/work-cairn"

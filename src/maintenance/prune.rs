@@ -27,7 +27,9 @@
 //! which the next prune cleans up. The caller must hold an exclusive lock.
 
 use std::collections::{HashMap, HashSet};
+use std::ops::Range;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use crate::backend::FileType;
 use crate::blob::{BlobHandle, BlobType};
@@ -626,8 +628,26 @@ pub fn execute(
 /// compressed.
 struct Copied {
     handle: BlobHandle,
-    encrypted: Vec<u8>,
+    encrypted: Stored,
     uncompressed_length: Option<u32>,
+}
+
+/// The bytes of a [`Copied`] blob: a range of the window it was read in
+/// (shared by the blobs of that window, so not copied again), or the blob
+/// re-encoded.
+enum Stored {
+    InWindow(Arc<Vec<u8>>, Range<usize>),
+    Encoded(Vec<u8>),
+}
+
+impl Stored {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            // The range was checked against the window when it was made.
+            Stored::InWindow(window, range) => window.get(range.clone()).unwrap_or_default(),
+            Stored::Encoded(bytes) => bytes,
+        }
+    }
 }
 
 /// Copy the blobs in `keep` out of `packs` into new packs; each copied blob
@@ -639,22 +659,22 @@ fn repack(
     index: &HashMap<PackId, Vec<PackBlob>>,
     keep: &mut HashSet<BlobHandle>,
 ) -> Result<Vec<(PackId, Vec<PackBlob>)>> {
-    let jobs: Vec<(PackId, Vec<PackBlob>)> = packs
-        .iter()
-        .map(|id| {
-            let mut blobs: Vec<PackBlob> = index
-                .get(id)
-                .map(|b| {
-                    b.iter()
-                        .filter(|b| keep.contains(&b.handle()))
-                        .copied()
-                        .collect()
-                })
-                .unwrap_or_default();
-            blobs.sort_unstable_by_key(|b| b.offset);
-            (*id, blobs)
-        })
-        .collect();
+    // One job per read request rather than per pack, so that memory in
+    // flight is bounded by the window size, not the pack size.
+    let mut jobs: Vec<(PackId, Vec<PackBlob>)> = Vec::new();
+    for id in packs {
+        let mut blobs: Vec<PackBlob> = index
+            .get(id)
+            .map(|b| {
+                b.iter()
+                    .filter(|b| keep.contains(&b.handle()))
+                    .copied()
+                    .collect()
+            })
+            .unwrap_or_default();
+        blobs.sort_unstable_by_key(|b| b.offset);
+        jobs.extend(read_windows(&blobs).map(|w| (*id, w.to_vec())));
+    }
     let v2 = repo.version() >= 2;
     let compress = |b: &PackBlob| {
         v2 && !b.is_compressed() && (b.tpe == BlobType::Tree || opts.repack_uncompressed)
@@ -664,7 +684,7 @@ fn repack(
     parallel::map(
         opts.threads.max(1),
         jobs,
-        |(pack, blobs)| read_blobs(repo, &pack, &blobs, &compress),
+        |(pack, blobs)| read_window(repo, &pack, &blobs, &compress),
         |res| {
             if first_error.is_some() {
                 return;
@@ -673,7 +693,7 @@ fn repack(
                 for c in copied {
                     // Skip a blob whose copy was already taken from another pack.
                     if keep.remove(&c.handle) {
-                        sink.add_encrypted(c.handle, &c.encrypted, c.uncompressed_length)?;
+                        sink.add_encrypted(c.handle, c.encrypted.bytes(), c.uncompressed_length)?;
                     }
                 }
                 Ok(())
@@ -689,55 +709,71 @@ fn repack(
     sink.finish()
 }
 
-/// Read and verify `blobs` of `pack` (sorted by offset) in windows of
-/// about [`READ_WINDOW`] bytes, skipping gaps above [`MAX_READ_GAP`].
-fn read_blobs(
-    repo: &Repository,
-    pack: &PackId,
-    blobs: &[PackBlob],
-    compress: &dyn Fn(&PackBlob) -> bool,
-) -> Result<Vec<Copied>> {
-    let name = pack.to_hex();
-    let mut out = Vec::with_capacity(blobs.len());
-    let mut i = 0;
-    while i < blobs.len() {
-        let start = u64::from(blobs[i].offset);
-        let mut end = blobs[i].end();
-        let mut j = i + 1;
-        while let Some(b) = blobs.get(j) {
+/// Split `blobs` (of one pack, sorted by offset) into runs to be read with
+/// one request each: about [`READ_WINDOW`] bytes at most (more only for a
+/// larger blob), and never across a gap above [`MAX_READ_GAP`] or an
+/// overlap.
+fn read_windows(blobs: &[PackBlob]) -> impl Iterator<Item = &[PackBlob]> {
+    let mut rest = blobs;
+    std::iter::from_fn(move || {
+        let first = rest.first()?;
+        let start = u64::from(first.offset);
+        let mut end = first.end();
+        let mut n = 1;
+        while let Some(b) = rest.get(n) {
             let offset = u64::from(b.offset);
             if offset < end || offset - end > MAX_READ_GAP || b.end() - start > READ_WINDOW {
                 break;
             }
             end = b.end();
-            j += 1;
+            n += 1;
         }
-        let window = repo
-            .backend()
-            .read_range(FileType::Pack, &name, start, end - start)?;
-        for b in &blobs[i..j] {
-            let range = usize::try_from(u64::from(b.offset) - start)
-                .ok()
-                .zip(usize::try_from(b.end() - start).ok())
-                .and_then(|(s, e)| window.get(s..e))
-                .ok_or_else(|| Error::corrupt(format!("pack {pack}"), "short read"))?;
-            let plain = pack::decode_blob(repo.key(), pack, b, range)?;
-            if compress(b) {
-                let (encrypted, uncompressed_length) = encode(repo, &plain)?;
-                out.push(Copied {
-                    handle: b.handle(),
-                    encrypted,
-                    uncompressed_length,
-                });
-            } else {
-                out.push(Copied {
-                    handle: b.handle(),
-                    encrypted: range.to_vec(),
-                    uncompressed_length: b.uncompressed_length,
-                });
-            }
+        let (window, tail) = rest.split_at(n);
+        rest = tail;
+        Some(window)
+    })
+}
+
+/// Read `blobs` of `pack`, a run made by [`read_windows`], with one request
+/// and verify each of them.
+fn read_window(
+    repo: &Repository,
+    pack: &PackId,
+    blobs: &[PackBlob],
+    compress: &dyn Fn(&PackBlob) -> bool,
+) -> Result<Vec<Copied>> {
+    let (Some(first), Some(last)) = (blobs.first(), blobs.last()) else {
+        return Ok(Vec::new());
+    };
+    let start = u64::from(first.offset);
+    let length = last.end().saturating_sub(start);
+    let window = repo
+        .backend()
+        .read_range(FileType::Pack, &pack.to_hex(), start, length)?;
+    let window = Arc::new(window);
+    let mut out = Vec::with_capacity(blobs.len());
+    for b in blobs {
+        let (range, encrypted) = u64::from(b.offset)
+            .checked_sub(start)
+            .and_then(|s| usize::try_from(s).ok())
+            .zip(usize::try_from(b.end().saturating_sub(start)).ok())
+            .and_then(|(s, e)| Some((s..e, window.get(s..e)?)))
+            .ok_or_else(|| Error::corrupt(format!("pack {pack}"), "short read"))?;
+        let plain = pack::decode_blob(repo.key(), pack, b, encrypted)?;
+        if compress(b) {
+            let (encrypted, uncompressed_length) = encode(repo, &plain)?;
+            out.push(Copied {
+                handle: b.handle(),
+                encrypted: Stored::Encoded(encrypted),
+                uncompressed_length,
+            });
+        } else {
+            out.push(Copied {
+                handle: b.handle(),
+                encrypted: Stored::InWindow(window.clone(), range),
+                uncompressed_length: b.uncompressed_length,
+            });
         }
-        i = j;
     }
     Ok(out)
 }

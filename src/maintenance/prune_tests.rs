@@ -287,3 +287,44 @@ fn max_unused_parses_like_restic() {
     assert_eq!(parse_size("2k").unwrap(), 2048);
     assert!(parse_size("k").is_err());
 }
+
+#[test]
+fn read_windows_split_at_gaps_overlaps_and_size() {
+    let blob = |n: u32, offset: u32, length: u32| PackBlob {
+        tpe: BlobType::Data,
+        id: BlobId(Id::hash(&n.to_le_bytes())),
+        offset,
+        length,
+        uncompressed_length: None,
+    };
+    let gap = MAX_READ_GAP as u32;
+    let big = READ_WINDOW as u32;
+    let blobs = [
+        blob(0, 0, 100),
+        blob(1, 100, 100),
+        // A gap that is still read through.
+        blob(2, 200 + gap, 100),
+        // A gap too large: a new request.
+        blob(3, 301 + 2 * gap, 100),
+        // Overlapping its predecessor (a damaged index): a new request.
+        blob(4, 350 + 2 * gap, 100),
+        // Too large to share a request, and alone larger than a window.
+        blob(5, 450 + 2 * gap, big),
+        blob(6, 450 + 2 * gap + big, 10),
+    ];
+    let runs: Vec<Vec<u32>> = read_windows(&blobs)
+        .map(|w| w.iter().map(|b| b.offset).collect())
+        .collect();
+    let offsets = |r: std::ops::Range<usize>| blobs[r].iter().map(|b| b.offset).collect::<Vec<_>>();
+    assert_eq!(
+        runs,
+        vec![
+            offsets(0..3),
+            offsets(3..4),
+            offsets(4..5),
+            offsets(5..6),
+            offsets(6..7)
+        ]
+    );
+    assert_eq!(read_windows(&[]).count(), 0);
+}

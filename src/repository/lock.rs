@@ -7,6 +7,19 @@
 //! exists. Held locks are refreshed every 5 minutes by writing a new lock
 //! file and removing the old one, exactly as restic does, so restic and cairn
 //! see each other's locks.
+//!
+//! Taking a lock is restic's protocol: look for conflicting locks, write
+//! ours, look again, and on a conflict remove ours and fail. restic sleeps
+//! 200 ms between writing and looking again, for object stores whose
+//! listings lag behind writes. cairn looks again at once: its backends
+//! (a local directory, memory) list a file as soon as `write` returns, and
+//! with such a backend the second look alone excludes every race. Of two
+//! processes locking at the same time, the one whose lock file appears
+//! second lists the directory after the first one's appeared, sees it and
+//! backs off (both may back off; never both proceed). This holds against
+//! restic too, which looks again after its own write and sleep. A backend
+//! with lagging listings (an object store) would need restic's pause
+//! (`waitBeforeLockCheck`) back.
 
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -29,9 +42,6 @@ use super::Repository;
 pub const STALE_AFTER: Duration = Duration::from_secs(30 * 60);
 /// Held locks are rewritten this often (restic: 5 minutes).
 pub const REFRESH_INTERVAL: Duration = Duration::from_secs(5 * 60);
-/// Pause between writing our lock and checking again for others, so two
-/// processes that lock at the same moment see each other.
-const RECHECK_DELAY: Duration = Duration::from_millis(200);
 
 /// Shared (backup, restore, check…) or exclusive (prune, …).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -205,8 +215,8 @@ impl Repository {
             stop: Some(stop_tx),
             refresher: None,
         };
-        std::thread::sleep(RECHECK_DELAY);
-        // On conflict, dropping the guard removes our lock file again.
+        // No pause before looking again (see the module docs). On conflict,
+        // dropping the guard removes our lock file again.
         self.check_other_locks(kind, Some(first))?;
         guard.refresher = Some(std::thread::spawn(move || loop {
             match stop_rx.recv_timeout(REFRESH_INTERVAL) {
@@ -249,5 +259,111 @@ impl Repository {
             }
         }
         Ok(removed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use parking_lot::Mutex;
+
+    use super::*;
+    use crate::backend::{FileInfo, MemBackend};
+    use crate::crypto::kdf::KdfParams;
+    use crate::repository::InitOptions;
+
+    /// Runs a hook right after the first lock file is written: another
+    /// process that passed its own first look at the same moment as we did.
+    struct Racing {
+        inner: MemBackend,
+        hook: Mutex<Option<Box<dyn FnOnce() + Send>>>,
+    }
+
+    impl Backend for Racing {
+        fn location(&self) -> String {
+            self.inner.location()
+        }
+        fn create(&self) -> Result<()> {
+            self.inner.create()
+        }
+        fn list(&self, tpe: FileType) -> Result<Vec<FileInfo>> {
+            self.inner.list(tpe)
+        }
+        fn read(&self, tpe: FileType, name: &str) -> Result<Vec<u8>> {
+            self.inner.read(tpe, name)
+        }
+        fn read_range(&self, tpe: FileType, name: &str, off: u64, len: u64) -> Result<Vec<u8>> {
+            self.inner.read_range(tpe, name, off, len)
+        }
+        fn write(&self, tpe: FileType, name: &str, data: &[u8]) -> Result<()> {
+            self.inner.write(tpe, name, data)?;
+            if tpe == FileType::Lock {
+                // Taken out first: the hook writes through this backend.
+                let hook = self.hook.lock().take();
+                if let Some(hook) = hook {
+                    hook();
+                }
+            }
+            Ok(())
+        }
+        fn remove(&self, tpe: FileType, name: &str) -> Result<()> {
+            self.inner.remove(tpe, name)
+        }
+        fn stat(&self, tpe: FileType, name: &str) -> Result<u64> {
+            self.inner.stat(tpe, name)
+        }
+    }
+
+    /// A repository whose first lock write is followed by another host's
+    /// lock of kind `theirs`.
+    fn racing_repo(theirs: LockKind) -> (Arc<Racing>, Repository) {
+        let be = Arc::new(Racing {
+            inner: MemBackend::new(),
+            hook: Mutex::new(None),
+        });
+        let opts = InitOptions {
+            kdf: KdfParams::insecure_fast(),
+            ..InitOptions::default()
+        };
+        let repo = Repository::init(be.clone(), b"pw", &opts).unwrap();
+        let writer = repo.lock_writer();
+        let other = LockFile {
+            hostname: format!("not-{}", hostname()),
+            pid: 1,
+            ..this_process(theirs == LockKind::Exclusive)
+        };
+        *be.hook.lock() = Some(Box::new(move || {
+            writer.write(&other).unwrap();
+        }));
+        (be, repo)
+    }
+
+    #[test]
+    fn a_lock_written_during_ours_is_seen_and_ours_withdrawn() {
+        for (ours, theirs) in [
+            (LockKind::Exclusive, LockKind::Shared),
+            (LockKind::Shared, LockKind::Exclusive),
+            (LockKind::Exclusive, LockKind::Exclusive),
+        ] {
+            let (be, repo) = racing_repo(theirs);
+            let err = repo.lock(ours).err();
+            assert!(
+                matches!(err, Some(Error::Locked(_))),
+                "{ours:?} against {theirs:?}: {err:?}"
+            );
+            // Only the other process's lock is left.
+            let left = repo.list_locks().unwrap();
+            assert_eq!(left.len(), 1, "{ours:?} against {theirs:?}");
+            assert_ne!(left[0].1.hostname, hostname());
+            assert!(be.hook.lock().is_none(), "the race happened");
+        }
+    }
+
+    #[test]
+    fn shared_locks_taken_at_once_coexist() {
+        let (_, repo) = racing_repo(LockKind::Shared);
+        let guard = repo.lock(LockKind::Shared).unwrap();
+        assert_eq!(repo.list_locks().unwrap().len(), 2);
+        drop(guard);
+        assert_eq!(repo.list_locks().unwrap().len(), 1);
     }
 }

@@ -15,11 +15,8 @@
 use crate::backend::FileType;
 use crate::error::{Error, Result};
 use crate::format::config::Config;
-use crate::format::index::IndexFile;
 use crate::id::{Id, IndexId, PackId};
-use crate::index::{
-    IndexBuilder, MasterIndex, INDEX_MAX_AGE, INDEX_MAX_BLOBS, INDEX_MAX_BLOBS_COMPRESSED,
-};
+use crate::index::{IndexBuilder, INDEX_MAX_AGE, INDEX_MAX_BLOBS, INDEX_MAX_BLOBS_COMPRESSED};
 use crate::maintenance::parallel;
 use crate::pack::{FinishedPack, PackBlob};
 
@@ -30,28 +27,7 @@ impl Repository {
     /// (replacing it); returns the ids of the files loaded. Any unreadable
     /// index file is an error: maintenance must not act on a partial index.
     pub fn load_index_ids(&self, threads: usize) -> Result<Vec<IndexId>> {
-        let ids: Vec<IndexId> = self
-            .list_ids(FileType::Index)?
-            .into_iter()
-            .map(IndexId)
-            .collect();
-        let mut index = MasterIndex::new();
-        let mut first_error = None;
-        parallel::map(
-            threads,
-            ids.clone(),
-            |id| self.load_json::<IndexFile>(FileType::Index, &id.to_hex()),
-            |loaded| match loaded {
-                Ok(file) => index.add_index_file(&file),
-                Err(e) => {
-                    first_error.get_or_insert(e);
-                }
-            },
-        );
-        if let Some(e) = first_error {
-            return Err(e);
-        }
-        index.compact();
+        let (ids, index) = self.read_index(threads)?;
         *self.index.write() = index;
         Ok(ids)
     }
@@ -149,6 +125,7 @@ mod tests {
     use crate::backend::{Backend, MemBackend};
     use crate::blob::BlobType;
     use crate::crypto::kdf::KdfParams;
+    use crate::format::index::IndexFile;
     use crate::pack::PackWriter;
     use crate::repository::{InitOptions, OpenOptions};
 

@@ -3,6 +3,11 @@
 //! `init` writes the config and the first key; `open` finds a key file that
 //! the password opens, then loads and validates the config. Neither changes
 //! an existing repository on failure.
+//!
+//! The index is loaded later, on demand, by [`Repository::read_index`]:
+//! index files are read, verified, decrypted and parsed by several threads
+//! at once and merged as they arrive, since parsing a large index is
+//! CPU-bound.
 
 use std::sync::Arc;
 
@@ -15,9 +20,11 @@ use crate::crypto::kdf::KdfParams;
 use crate::crypto::MasterKey;
 use crate::error::{Error, Result};
 use crate::format::config::Config;
+use crate::format::index::IndexFile;
 use crate::format::key::KeyFile;
-use crate::id::{Id, KeyId};
+use crate::id::{Id, IndexId, KeyId};
 use crate::index::MasterIndex;
+use crate::maintenance::parallel;
 
 use super::packer::Packer;
 use super::Repository;
@@ -139,6 +146,46 @@ impl Repository {
         Repository::assemble(backend, key, key_id, config, opts)
     }
 
+    /// Read every index file, `threads` at a time (at least one), into a
+    /// new index; returns the ids of the files (sorted) and the index. The
+    /// in-memory index is not touched. Any unreadable index file is an
+    /// error: callers must not act on a partial index.
+    pub fn read_index(&self, threads: usize) -> Result<(Vec<IndexId>, MasterIndex)> {
+        let ids: Vec<IndexId> = self
+            .list_ids(FileType::Index)?
+            .into_iter()
+            .map(IndexId)
+            .collect();
+        let mut index = MasterIndex::new();
+        let mut first_error = None;
+        parallel::map(
+            threads,
+            ids.clone(),
+            |id| self.load_json::<IndexFile>(FileType::Index, &id.to_hex()),
+            |loaded| match loaded {
+                Ok(file) if first_error.is_none() => index.add_index_file(&file),
+                Ok(_) => {}
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+            },
+        );
+        if let Some(e) = first_error {
+            return Err(e);
+        }
+        index.compact();
+        Ok((ids, index))
+    }
+
+    /// Threads for loading index files when the caller has no better
+    /// number: about one per core, as decrypting and parsing dominate (at
+    /// least two, so that reading overlaps parsing).
+    pub fn index_threads(&self) -> usize {
+        std::thread::available_parallelism()
+            .map_or(4, |n| n.get())
+            .clamp(2, 16)
+    }
+
     fn assemble(
         backend: Arc<dyn Backend>,
         key: MasterKey,
@@ -223,4 +270,60 @@ fn find_key(
         }
     }
     Err(Error::WrongPassword)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::MemBackend;
+    use crate::blob::BlobType;
+
+    fn repo_with_index_files(files: u8) -> (Arc<dyn Backend>, Repository) {
+        let be: Arc<dyn Backend> = Arc::new(MemBackend::new());
+        let opts = InitOptions {
+            kdf: KdfParams::insecure_fast(),
+            ..InitOptions::default()
+        };
+        let repo = Repository::init(be.clone(), b"pw", &opts).unwrap();
+        for n in 0..files {
+            repo.save_blob(BlobType::Data, &[n; 64]).unwrap();
+            repo.save_blob(BlobType::Tree, &[n; 32]).unwrap();
+            repo.flush().unwrap();
+        }
+        (be, repo)
+    }
+
+    #[test]
+    fn read_index_merges_every_file_with_any_thread_count() {
+        let (be, _) = repo_with_index_files(12);
+        let repo = Repository::open(be, b"pw", &OpenOptions::default()).unwrap();
+        repo.load_index().unwrap();
+        let mut want: Vec<_> = repo.index().iter().collect();
+        want.sort_unstable_by_key(|(h, _)| *h);
+        assert_eq!(want.len(), 24);
+        for threads in [0, 1, 3, 32] {
+            let (ids, index) = repo.read_index(threads).unwrap();
+            assert_eq!(ids.len(), 12);
+            assert!(ids.windows(2).all(|w| w[0] < w[1]), "sorted");
+            let mut got: Vec<_> = index.iter().collect();
+            got.sort_unstable_by_key(|(h, _)| *h);
+            assert_eq!(got, want, "{threads} threads");
+        }
+        assert!(repo.index_threads() >= 2);
+    }
+
+    #[test]
+    fn read_index_fails_on_any_damaged_file() {
+        let (be, repo) = repo_with_index_files(5);
+        let ids = repo.list_ids(FileType::Index).unwrap();
+        let name = ids[3].to_hex();
+        let mut data = be.read(FileType::Index, &name).unwrap();
+        data[20] ^= 1;
+        be.remove(FileType::Index, &name).unwrap();
+        be.write(FileType::Index, &name, &data).unwrap();
+        for threads in [1, 4] {
+            let err = repo.read_index(threads).unwrap_err();
+            assert!(matches!(err, Error::HashMismatch { .. }), "{err}");
+        }
+    }
 }

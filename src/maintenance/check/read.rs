@@ -115,6 +115,7 @@ fn check_pack(
     };
 
     let mut hasher = Sha256::new();
+    let mut tail = Tail::default();
     // Bytes [0, pos) have been hashed.
     let mut pos: u64 = 0;
     let mut i = 0;
@@ -158,6 +159,7 @@ fn check_pack(
             }
         };
         hasher.update(&window);
+        tail.keep_end_of(pos, &window);
         for b in &blobs[i..j] {
             let range = usize::try_from(u64::from(b.offset) - pos)
                 .ok()
@@ -180,7 +182,10 @@ fn check_pack(
     while pos < size {
         let length = (size - pos).min(window);
         match read(pos, length) {
-            Ok(data) => hasher.update(&data),
+            Ok(data) => {
+                hasher.update(&data);
+                tail.append(pos, data);
+            }
             Err(e) => {
                 problems.push(PackProblem::Unreadable(e));
                 return problems;
@@ -193,7 +198,15 @@ fn check_pack(
         problems.push(PackProblem::HashMismatch { actual });
     }
 
-    match repo.load_pack_header(pack, size) {
+    // Parsed from the bytes read above; read again only if the index was
+    // so wrong that they do not cover the header.
+    let header = pack::read_header(repo.key(), pack, size, |offset, length| {
+        match tail.get(offset, length) {
+            Some(bytes) => Ok(bytes.to_vec()),
+            None => read(offset, length),
+        }
+    });
+    match header {
         Err(e) => problems.push(PackProblem::HeaderUnreadable(e)),
         Ok(header) => {
             let indexed: HashSet<&PackBlob> = blobs.iter().collect();
@@ -213,6 +226,50 @@ fn check_pack(
         }
     }
     problems
+}
+
+/// The first request of [`pack::read_header`]: this many bytes at the end
+/// of the file.
+const HEADER_PROBE: usize = pack::reader::EAGER_ENTRIES * pack::header::COMPRESSED_ENTRY_SIZE
+    + crate::crypto::CIPHERTEXT_OVERHEAD
+    + pack::HEADER_LENGTH_SIZE;
+
+/// The last bytes of a pack streamed so far, kept so that its header can be
+/// parsed without reading it again: the end of the last blob window (as
+/// much as [`HEADER_PROBE`] needs) and what follows it.
+#[derive(Default)]
+struct Tail {
+    /// Pack offset of `bytes[0]`.
+    start: u64,
+    bytes: Vec<u8>,
+}
+
+impl Tail {
+    /// Keep the end of `data`, read at `start`.
+    fn keep_end_of(&mut self, start: u64, data: &[u8]) {
+        let skip = data.len().saturating_sub(HEADER_PROBE);
+        self.start = start + skip as u64;
+        self.bytes.clear();
+        self.bytes.extend_from_slice(&data[skip..]);
+    }
+
+    /// Add `data`, read at `start`: appended to a short run of kept bytes
+    /// it continues, else it replaces them.
+    fn append(&mut self, start: u64, data: Vec<u8>) {
+        if self.bytes.len() <= HEADER_PROBE && self.start + self.bytes.len() as u64 == start {
+            self.bytes.extend_from_slice(&data);
+        } else {
+            self.start = start;
+            self.bytes = data;
+        }
+    }
+
+    /// The `length` bytes at pack offset `offset`, if kept.
+    fn get(&self, offset: u64, length: u64) -> Option<&[u8]> {
+        let from = usize::try_from(offset.checked_sub(self.start)?).ok()?;
+        let to = from.checked_add(usize::try_from(length).ok()?)?;
+        self.bytes.get(from..to)
+    }
 }
 
 fn verify_blob(
@@ -243,7 +300,12 @@ mod tests {
     /// A repository with one pack of eight 2000-byte data blobs; returns
     /// the pack, its size and its index entries.
     fn one_pack() -> (Arc<dyn Backend>, Repository, PackId, u64, Vec<PackBlob>) {
-        let be: Arc<dyn Backend> = Arc::new(MemBackend::new());
+        one_pack_on(Arc::new(MemBackend::new()))
+    }
+
+    fn one_pack_on(
+        be: Arc<dyn Backend>,
+    ) -> (Arc<dyn Backend>, Repository, PackId, u64, Vec<PackBlob>) {
         let opts = InitOptions {
             kdf: KdfParams::insecure_fast(),
             ..InitOptions::default()
@@ -276,6 +338,87 @@ mod tests {
         for window in [1, 5000, 1 << 30] {
             let problems = check_pack(&repo, &pack, size, blobs.clone(), window);
             assert!(problems.is_empty(), "window {window}: {problems:?}");
+        }
+    }
+
+    /// Counts the bytes read from pack files.
+    #[derive(Default)]
+    struct Counting {
+        inner: MemBackend,
+        pack_bytes: std::sync::atomic::AtomicU64,
+    }
+
+    impl Counting {
+        fn count(&self, tpe: FileType, data: &[u8]) {
+            if tpe == FileType::Pack {
+                let n = data.len() as u64;
+                self.pack_bytes
+                    .fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+    }
+
+    impl Backend for Counting {
+        fn location(&self) -> String {
+            self.inner.location()
+        }
+        fn create(&self) -> Result<()> {
+            self.inner.create()
+        }
+        fn list(&self, tpe: FileType) -> Result<Vec<crate::backend::FileInfo>> {
+            self.inner.list(tpe)
+        }
+        fn read(&self, tpe: FileType, name: &str) -> Result<Vec<u8>> {
+            let data = self.inner.read(tpe, name)?;
+            self.count(tpe, &data);
+            Ok(data)
+        }
+        fn read_range(&self, tpe: FileType, name: &str, off: u64, len: u64) -> Result<Vec<u8>> {
+            let data = self.inner.read_range(tpe, name, off, len)?;
+            self.count(tpe, &data);
+            Ok(data)
+        }
+        fn write(&self, tpe: FileType, name: &str, data: &[u8]) -> Result<()> {
+            self.inner.write(tpe, name, data)
+        }
+        fn remove(&self, tpe: FileType, name: &str) -> Result<()> {
+            self.inner.remove(tpe, name)
+        }
+        fn stat(&self, tpe: FileType, name: &str) -> Result<u64> {
+            self.inner.stat(tpe, name)
+        }
+    }
+
+    #[test]
+    fn every_byte_is_read_once_header_included() {
+        let counting = Arc::new(Counting::default());
+        let (_, repo, pack, size, blobs) = one_pack_on(counting.clone());
+        for window in [5000, 1 << 30] {
+            counting
+                .pack_bytes
+                .store(0, std::sync::atomic::Ordering::Relaxed);
+            let problems = check_pack(&repo, &pack, size, blobs.clone(), window);
+            assert!(problems.is_empty(), "window {window}: {problems:?}");
+            let read = counting
+                .pack_bytes
+                .load(std::sync::atomic::Ordering::Relaxed);
+            assert_eq!(read, size, "window {window}");
+        }
+    }
+
+    #[test]
+    fn a_damaged_header_is_found_in_the_bytes_already_read() {
+        let (be, repo, pack, size, blobs) = one_pack();
+        let mut bytes = be.read(FileType::Pack, &pack.to_hex()).unwrap();
+        let header_byte = bytes.len() - 10;
+        bytes[header_byte] ^= 1;
+        be.remove(FileType::Pack, &pack.to_hex()).unwrap();
+        be.write(FileType::Pack, &pack.to_hex(), &bytes).unwrap();
+        for window in [1, 5000, 1 << 30] {
+            let problems = check_pack(&repo, &pack, size, blobs.clone(), window);
+            assert_eq!(problems.len(), 2, "window {window}: {problems:?}");
+            assert!(matches!(problems[0], PackProblem::HashMismatch { .. }));
+            assert!(matches!(problems[1], PackProblem::HeaderUnreadable(_)));
         }
     }
 
