@@ -42,7 +42,8 @@
 use std::fs::{File, Metadata};
 use std::io::{Read, Seek, SeekFrom};
 use std::os::unix::fs::MetadataExt;
-use std::path::PathBuf;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::Scope;
@@ -84,13 +85,11 @@ pub struct Shared<'a> {
 
 /// Where a file's content comes from.
 pub enum Source {
-    /// An open regular file, its `fstat` taken when it was opened, possibly
-    /// resumed from a checkpoint.
-    File {
-        file: File,
-        opened: Metadata,
-        resume: Option<Resume>,
-    },
+    /// A regular file (by `lstat`), possibly resumed from a checkpoint. The
+    /// reader opens it, checks it is still a regular file and builds its
+    /// node (`fstat`, extended attributes): per-file system calls run on
+    /// the readers, in parallel, not on the walk.
+    Path { resume: Option<Resume> },
     /// A stream read once (`--stdin`); never re-read.
     Stream(Box<dyn Read + Send>),
 }
@@ -435,11 +434,7 @@ fn read_files(
         }
         shared.progress.set_current(slot, Some(job.path.clone()));
         let done = match job.source {
-            Source::File {
-                file,
-                opened,
-                resume,
-            } => reader.read_file(&job.path, file, opened, resume, &job.state),
+            Source::Path { resume } => reader.open_and_read(&job.path, resume, &job.state),
             Source::Stream(stream) => match reader.chunk(stream, None, &job.state) {
                 Ok(Read_::Eof(n)) => Done::Saved {
                     bytes_read: n,
@@ -470,9 +465,40 @@ struct Reader<'a> {
 }
 
 impl Reader<'_> {
+    /// Open the regular file at `path`, fill in its node, and read it.
+    fn open_and_read(&self, path: &Path, resume: Option<Resume>, state: &Arc<FileState>) -> Done {
+        let io = |what: &str, e| Error::io(format!("{what} {}", path.display()), e);
+        // O_NOFOLLOW: the file may have been replaced by a symlink since
+        // lstat; O_NONBLOCK: or by a fifo, which must not hang the backup.
+        let file = match File::options()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+            .open(path)
+        {
+            Ok(file) => file,
+            Err(e) => return Done::Unreadable(io("open", e)),
+        };
+        let opened = match file.metadata() {
+            Ok(meta) if meta.is_file() => meta,
+            Ok(_) => {
+                return Done::Unreadable(Error::InvalidPath {
+                    path: path.to_path_buf(),
+                    reason: "file changed type, refusing to archive".into(),
+                })
+            }
+            Err(e) => return Done::Unreadable(io("fstat", e)),
+        };
+        let name = state.inner.lock().node.name.clone();
+        match self.shared.nodes.node(path, name, &opened) {
+            Ok(node) => state.inner.lock().node = node,
+            Err(e) => return Done::Unreadable(e),
+        }
+        self.read_file(path, file, opened, resume, state)
+    }
+
     fn read_file(
         &self,
-        path: &std::path::Path,
+        path: &Path,
         mut file: File,
         opened: Metadata,
         resume: Option<Resume>,

@@ -30,7 +30,7 @@
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::fs::Metadata;
-use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -46,7 +46,7 @@ use super::targets::TargetTree;
 use super::{Change, Reporter};
 use crate::blob::{BlobHandle, BlobType};
 use crate::error::{Error, Result};
-use crate::format::tree::{Node, Tree};
+use crate::format::tree::{Node, NodeType, Tree};
 use crate::id::TreeId;
 use crate::repository::Repository;
 
@@ -241,10 +241,7 @@ impl Builder<'_> {
                     Visit::File(job, previous, sn_path) => {
                         let resumed = matches!(
                             &job.source,
-                            Source::File {
-                                resume: Some(_),
-                                ..
-                            }
+                            Source::Path { resume: Some(_) }
                         );
                         let path = job.path.clone();
                         let pending = self.submit(job, &stack)?;
@@ -495,52 +492,11 @@ impl Builder<'_> {
                 },
             );
         }
-        // O_NOFOLLOW: the file may have been replaced by a symlink since
-        // lstat; O_NONBLOCK: or by a fifo, which must not hang the backup.
-        let file = match std::fs::File::options()
-            .read(true)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
-            .open(&path)
-        {
-            Ok(file) => file,
-            Err(e) => {
-                self.fail(&path, Error::io(format!("open {}", path.display()), e));
-                return Ok(Visit::Nothing);
-            }
-        };
-        let meta = match file.metadata() {
-            Ok(meta) if meta.is_file() => meta,
-            Ok(_) => {
-                let reason = "file changed type, refusing to archive".into();
-                self.fail(
-                    &path,
-                    Error::InvalidPath {
-                        path: path.clone(),
-                        reason,
-                    },
-                );
-                return Ok(Visit::Nothing);
-            }
-            Err(e) => {
-                self.fail(&path, Error::io(format!("fstat {}", path.display()), e));
-                return Ok(Visit::Nothing);
-            }
-        };
-        let node = match self.nodes.node(&path, name, &meta) {
-            Ok(node) => node,
-            Err(e) => {
-                self.fail(&path, e);
-                return Ok(Visit::Nothing);
-            }
-        };
         let job = FileJob {
             path,
-            source: Source::File {
-                file,
-                opened: meta,
-                resume,
-            },
-            node,
+            source: Source::Path { resume },
+            // Filled in by the reader that opens the file.
+            node: Node::new(name, NodeType::File),
         };
         Ok(Visit::File(job, previous, sn_path))
     }
