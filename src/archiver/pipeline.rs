@@ -8,7 +8,8 @@
 //! ```
 //!
 //! - Both queues are bounded, so memory stays bounded whatever the tree:
-//!   at most `2 × readers` files wait to be read and `2 × savers` chunks
+//!   at most `32 × readers` files (paths, not open files) wait to be read
+//!   and `2 × savers` chunks
 //!   (≤ 8 MiB each) wait to be saved, plus one chunk per thread and the open
 //!   packs.
 //! - A reader only chunks; the chunks of one file are hashed, compressed and
@@ -344,7 +345,10 @@ impl FileSaver {
     {
         let readers = cfg.readers.max(1);
         let savers = cfg.savers.max(1);
-        let (jobs, job_rx) = bounded::<ReadJob>(2 * readers);
+        // A queued file is only a path and a node (readers open files), so
+        // the queue can be long: the walk then rarely waits for a reader,
+        // nor a reader for the walk.
+        let (jobs, job_rx) = bounded::<ReadJob>(FILE_QUEUE_PER_READER * readers);
         let (blob_tx, blob_rx) = bounded::<BlobJob>(2 * savers);
         for _ in 0..savers {
             let rx = blob_rx.clone();
@@ -408,6 +412,9 @@ fn save_chunk(shared: Shared<'_>, job: BlobJob) {
     let len = u32::try_from(len).unwrap_or(u32::MAX);
     job.state.complete(job.index, result, len);
 }
+
+/// Files queued for the readers, per reader.
+const FILE_QUEUE_PER_READER: usize = 32;
 
 /// Chunks shorter than this are saved by the reader itself: for small
 /// files, handing each chunk to another thread costs more (queueing,

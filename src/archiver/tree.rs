@@ -239,10 +239,7 @@ impl Builder<'_> {
                     Visit::Nothing => {}
                     Visit::Frame(frame) => stack.push(frame),
                     Visit::File(job, previous, sn_path) => {
-                        let resumed = matches!(
-                            &job.source,
-                            Source::Path { resume: Some(_) }
-                        );
+                        let resumed = matches!(&job.source, Source::Path { resume: Some(_) });
                         let path = job.path.clone();
                         let pending = self.submit(job, &stack)?;
                         if let Some(top) = stack.last_mut() {
