@@ -218,14 +218,7 @@ impl Repository {
 
     /// Load every index file into the in-memory index.
     pub fn load_index(&self) -> Result<()> {
-        let ids = self.list_ids(FileType::Index)?;
-        let mut index = MasterIndex::new();
-        for id in ids {
-            let file: crate::format::index::IndexFile =
-                self.load_json(FileType::Index, &id.to_hex())?;
-            index.add_index_file(&file);
-        }
-        index.compact();
+        let (_, index) = self.read_index(self.index_threads())?;
         *self.index.write() = index;
         Ok(())
     }
