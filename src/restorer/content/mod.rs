@@ -2,10 +2,10 @@
 //! update, pack by pack, on several threads.
 //!
 //! [`schedule`] turns the plan's blob slots into one job per pack (each
-//! needed blob once, with all its destinations, sorted by offset);
-//! [`worker`]s take jobs one at a time, read neighbouring blobs with one
-//! ranged read, decrypt, verify and decompress each blob once, and write
-//! it with positioned writes into every file that needs it. So each pack
+//! needed blob once, with all its destinations, sorted by offset), cut
+//! into ranged reads of neighbouring blobs; [`worker`]s take the reads one
+//! at a time, decrypt, verify and decompress each blob once, and write it
+//! with positioned writes into every file that needs it. So each pack
 //! is read once (in ranges), a blob shared by many files is fetched once,
 //! and many files are written at once.
 //!
@@ -112,7 +112,7 @@ pub(crate) fn write_contents(
         0 => default_workers(),
         n => n,
     }
-    .min(schedule.jobs.len());
+    .min(schedule.reads.len());
     let (tx, rx) = crossbeam_channel::unbounded::<worker::Failure>();
     std::thread::scope(|scope| {
         for _ in 0..workers {

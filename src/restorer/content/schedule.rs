@@ -6,9 +6,12 @@
 //! or repeated within one, is fetched and decrypted once), and blobs are
 //! sorted by their offset so that neighbours can be read with one ranged
 //! read ([`runs`]). Packs are ordered by their first use in the plan, so
-//! files complete roughly in plan order.
+//! files complete roughly in plan order. The unit of work is one such
+//! ranged read ([`Schedule::reads`], at most [`MAX_RUN`] bytes as a rule):
+//! small enough that the workers finish together, not one of them alone
+//! with the last big pack.
 //!
-//! The schedule is three flat lists (packs, blobs, targets) of small
+//! The schedule is four flat lists (packs, reads, blobs, targets) of small
 //! records, one target per slot to write: no allocation per blob, and
 //! blob data is never part of it.
 
@@ -79,10 +82,24 @@ pub(super) struct PackJob {
     pub blobs: Range<usize>,
 }
 
+/// One ranged read of a pack: the unit of work of the content stage.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) struct RangeRead {
+    /// Its pack in [`Schedule::jobs`].
+    pub job: usize,
+    /// The byte range read from the pack.
+    pub start: u64,
+    pub end: u64,
+    /// The blobs in it, in [`Schedule::blobs`].
+    pub blobs: Range<usize>,
+}
+
 /// The content stage's work.
 #[derive(Default)]
 pub(super) struct Schedule {
     pub jobs: Vec<PackJob>,
+    /// Every pack's ranged reads, pack after pack.
+    pub reads: Vec<RangeRead>,
     pub blobs: Vec<BlobJob>,
     pub targets: Vec<Target>,
     /// Per file plan: how many targets must still be written.
@@ -94,9 +111,9 @@ pub(super) struct Schedule {
 }
 
 impl Schedule {
-    /// The blobs of a pack job.
-    pub fn blobs(&self, job: &PackJob) -> &[BlobJob] {
-        self.blobs.get(job.blobs.clone()).unwrap_or(&[])
+    /// The blobs of a ranged read.
+    pub fn read_blobs(&self, read: &RangeRead) -> &[BlobJob] {
+        self.blobs.get(read.blobs.clone()).unwrap_or(&[])
     }
 
     /// The targets of a blob.
@@ -223,14 +240,39 @@ pub(super) fn build(plan: &Plan, todo: &[Todo]) -> Schedule {
             job.blobs.end = blobs;
         }
     }
+    schedule.reads = reads(&schedule.jobs, &schedule.blobs);
     schedule
 }
 
-/// Split a pack's blobs (sorted by offset) into ranges read at once:
-/// `(start, end, blobs)` with `blobs` a sub-slice. A run spans at most
-/// [`MAX_RUN`] bytes unless one blob alone is larger, and skips gaps of at
-/// most [`MAX_GAP`].
-pub(super) fn runs(blobs: &[BlobJob]) -> Vec<(u64, u64, &[BlobJob])> {
+/// Every job's [`runs`], as ranged reads in job order.
+fn reads(jobs: &[PackJob], blobs: &[BlobJob]) -> Vec<RangeRead> {
+    let mut reads = Vec::new();
+    for (k, job) in jobs.iter().enumerate() {
+        let first = job.blobs.start;
+        let job_blobs = blobs.get(job.blobs.clone()).unwrap_or(&[]);
+        reads.extend(runs(job_blobs).into_iter().map(|run| RangeRead {
+            job: k,
+            start: run.start,
+            end: run.end,
+            blobs: first + run.blobs.start..first + run.blobs.end,
+        }));
+    }
+    reads
+}
+
+/// Neighbouring blobs of one pack read at once: bytes `start..end`, and
+/// the blobs in them as positions in the slice given to [`runs`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) struct Run {
+    pub start: u64,
+    pub end: u64,
+    pub blobs: Range<usize>,
+}
+
+/// Split a pack's blobs (sorted by offset) into ranges read at once. A run
+/// spans at most [`MAX_RUN`] bytes unless one blob alone is larger, and
+/// skips gaps of at most [`MAX_GAP`].
+pub(super) fn runs(blobs: &[BlobJob]) -> Vec<Run> {
     let mut runs = Vec::new();
     let mut first = 0;
     while first < blobs.len() {
@@ -245,7 +287,11 @@ pub(super) fn runs(blobs: &[BlobJob]) -> Vec<(u64, u64, &[BlobJob])> {
             end = joined_end;
             last += 1;
         }
-        runs.push((start, end, &blobs[first..last]));
+        runs.push(Run {
+            start,
+            end,
+            blobs: first..last,
+        });
         first = last;
     }
     runs
@@ -285,7 +331,7 @@ mod tests {
         ];
         let got: Vec<(u64, u64, usize)> = runs(&blobs)
             .into_iter()
-            .map(|(s, e, b)| (s, e, b.len()))
+            .map(|run| (run.start, run.end, run.blobs.len()))
             .collect();
         let gap_start = 1100 + MAX_GAP + 1;
         assert_eq!(
@@ -298,6 +344,44 @@ mod tests {
             ]
         );
         assert!(runs(&[]).is_empty());
+    }
+
+    #[test]
+    fn reads_cover_every_blob_of_every_pack_in_order() {
+        let pack = |n: u8| PackId(Id::hash(&[n]));
+        // Pack 0: two runs (a large gap); pack 1: one run.
+        let blobs = vec![
+            blob(0, 100),
+            blob(100 + MAX_GAP as u32 + 1, 10),
+            blob(0, 50),
+            blob(60, 40),
+        ];
+        let jobs = vec![
+            PackJob {
+                pack: pack(0),
+                blobs: 0..2,
+            },
+            PackJob {
+                pack: pack(1),
+                blobs: 2..4,
+            },
+        ];
+        let far = 100 + MAX_GAP + 1;
+        let read = |job, start, end, blobs| RangeRead {
+            job,
+            start,
+            end,
+            blobs,
+        };
+        assert_eq!(
+            reads(&jobs, &blobs),
+            vec![
+                read(0, 0, 100, 0..1),
+                read(0, far, far + 10, 1..2),
+                read(1, 0, 100, 2..4),
+            ]
+        );
+        assert!(reads(&[], &blobs).is_empty());
     }
 
     #[test]

@@ -1,5 +1,5 @@
-//! One content worker: take the next pack job, read its blobs in ranged
-//! reads, decrypt, verify and decompress each blob once, and write it with
+//! One content worker: take the next ranged read of a pack, decrypt,
+//! verify and decompress each blob in it once, and write it with
 //! positioned writes at every place it goes.
 //!
 //! A blob is written only after [`decode_blob`] checked its MAC, length and
@@ -11,8 +11,13 @@
 //! owner, extended attributes, mode and times (see `metadata`), which the
 //! metadata stage then skips — and counts it.
 //!
+//! Blobs are verified and decrypted in place in the ranged read's buffer
+//! (a blob's range is decrypted only if its MAC is right; blobs of one run
+//! never share bytes in a sound pack, and one that does in a hostile pack
+//! just fails its MAC).
+//!
 //! Memory per worker: one ranged read (at most `MAX_RUN`, or one blob if
-//! larger), one decoded blob, and a few open files ([`OPEN_FILES`]).
+//! larger), one decompressed blob, and a few open files ([`OPEN_FILES`]).
 
 use std::fs::File;
 use std::os::fd::AsFd;
@@ -29,7 +34,7 @@ use super::super::metadata::{apply_to_file, Owners};
 use super::super::options::{Progress, RestoreOptions};
 use super::super::plan::Plan;
 use super::decode::Decoder;
-use super::schedule::{runs, BlobJob, PackJob, Schedule};
+use super::schedule::{BlobJob, PackJob, Schedule};
 
 /// Files a worker keeps open between writes.
 const OPEN_FILES: usize = 16;
@@ -109,7 +114,7 @@ impl Shared<'_> {
     }
 }
 
-/// Run jobs until there are none left.
+/// Take ranged reads until there are none left.
 pub(super) fn run(shared: &Shared<'_>, events: &Sender<Failure>) {
     let mut open = OpenFiles {
         files: Vec::new(),
@@ -117,50 +122,54 @@ pub(super) fn run(shared: &Shared<'_>, events: &Sender<Failure>) {
         owners: Owners::new(shared.opts.ownership_by_name),
     };
     let mut decoder = Decoder::new();
+    let schedule = shared.schedule;
     loop {
         let k = shared.next.fetch_add(1, Ordering::Relaxed);
-        let Some(job) = shared.schedule.jobs.get(k) else {
+        let Some(range) = schedule.reads.get(k) else {
             break;
         };
-        for (start, end, blobs) in runs(shared.schedule.blobs(job)) {
-            let read = shared.repo.backend().read_range(
-                FileType::Pack,
-                &job.pack.to_hex(),
-                start,
-                end - start,
-            );
-            for blob in blobs {
-                let data = match &read {
-                    Ok(buf) => decode(&mut decoder, shared.repo, job, blob, buf, start),
-                    Err(e) => Err(e.to_string()),
-                };
-                let data = data.or_else(|e| other_copy(shared.repo, job, blob).ok_or(e));
-                match data {
-                    Ok(plain) => write_targets(shared, blob, &plain, &mut open, events),
-                    Err(e) => {
-                        for t in shared.schedule.targets(blob) {
+        let Some(job) = schedule.jobs.get(range.job) else {
+            continue;
+        };
+        let mut read = shared.repo.backend().read_range(
+            FileType::Pack,
+            &job.pack.to_hex(),
+            range.start,
+            range.end - range.start,
+        );
+        for blob in schedule.read_blobs(range) {
+            let decoded = match &mut read {
+                Ok(buf) => decode(&mut decoder, shared.repo, job, blob, buf, range.start),
+                Err(e) => Err(e.to_string()),
+            };
+            match decoded {
+                Ok(plain) => write_targets(shared, blob, plain, &mut open, events),
+                Err(e) => match other_copy(shared.repo, job, blob) {
+                    Some(plain) => write_targets(shared, blob, &plain, &mut open, events),
+                    None => {
+                        for t in schedule.targets(blob) {
                             shared.fail(t.file, format!("content incomplete: {e}"), events);
                             shared.target_done(t.file, &mut open, events);
                         }
                     }
-                }
+                },
             }
         }
     }
 }
 
-/// Decrypt and check one blob of a run read from `start`.
-fn decode(
-    decoder: &mut Decoder,
+/// Verify and decrypt one blob in place in a run read from `start`.
+fn decode<'a>(
+    decoder: &'a mut Decoder,
     repo: &Repository,
     job: &PackJob,
     blob: &BlobJob,
-    run: &[u8],
+    run: &'a mut [u8],
     start: u64,
-) -> std::result::Result<Vec<u8>, String> {
+) -> std::result::Result<&'a [u8], String> {
     let at = usize::try_from(u64::from(blob.stored.offset) - start).map_err(|e| e.to_string())?;
     let encrypted = run
-        .get(at..at + blob.stored.length as usize)
+        .get_mut(at..at + blob.stored.length as usize)
         .ok_or_else(|| format!("blob {} lies outside its read", blob.id.short()))?;
     decoder
         .decode(
