@@ -9,6 +9,10 @@
 //! - [`TreeCache`]: decoded trees, weighted by an estimate of their size in
 //!   memory (moka's own per-key load deduplication).
 //!
+//! A blob's plaintext is kept in the buffer the repository decoded it in
+//! ([`Blob`]): a blob stored uncompressed stays where it was read and
+//! decrypted, without a copy.
+//!
 //! Both evict the least recently used entries. Not moka's default
 //! (TinyLFU), whose admission test turns away new entries that were used
 //! less often than the ones they would evict: once a file bigger than the
@@ -19,6 +23,7 @@
 //! holds it.
 
 use std::collections::HashMap;
+use std::ops::{Deref, Range};
 use std::sync::Arc;
 
 use cairn_core::format::tree::Tree;
@@ -30,8 +35,51 @@ use parking_lot::{Condvar, Mutex};
 
 use crate::error::{FsError, FsResult};
 
+/// A blob's plaintext: a range of the buffer it was decoded in.
+/// Invariant: the range is in bounds.
+#[derive(Debug, Default)]
+pub struct Blob {
+    buffer: Vec<u8>,
+    range: Range<usize>,
+}
+
+impl Blob {
+    /// The plaintext `buffer[range]`; `None` if the range is out of bounds.
+    pub fn new(buffer: Vec<u8>, range: Range<usize>) -> Option<Self> {
+        buffer.get(range.clone())?;
+        Some(Blob { buffer, range })
+    }
+
+    /// Bytes of memory held (the whole buffer, not just the plaintext).
+    pub fn footprint(&self) -> usize {
+        self.buffer.capacity()
+    }
+}
+
+impl From<Vec<u8>> for Blob {
+    fn from(buffer: Vec<u8>) -> Self {
+        let range = 0..buffer.len();
+        Blob { buffer, range }
+    }
+}
+
+impl Deref for Blob {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        self.buffer.get(self.range.clone()).unwrap_or_default()
+    }
+}
+
 /// A blob's plaintext, shared between the cache and readers.
-pub type BlobData = Arc<Vec<u8>>;
+pub type BlobData = Arc<Blob>;
+
+/// A loaded blob ready for the cache.
+fn blob_data((buffer, range): (Vec<u8>, Range<usize>)) -> cairn_core::Result<BlobData> {
+    Blob::new(buffer, range)
+        .map(Arc::new)
+        .ok_or_else(|| cairn_core::Error::corrupt("data blob", "plaintext out of its buffer"))
+}
 
 /// One load in flight: its result once known.
 #[derive(Default)]
@@ -96,7 +144,7 @@ impl BlobCache {
     pub fn new(repo: Arc<Repository>, capacity: u64) -> Self {
         let cache = Cache::builder()
             .max_capacity(capacity)
-            .weigher(|_, v: &BlobData| u32::try_from(v.len()).unwrap_or(u32::MAX))
+            .weigher(|_, v: &BlobData| u32::try_from(v.footprint()).unwrap_or(u32::MAX))
             .eviction_policy(EvictionPolicy::lru())
             .build();
         BlobCache {
@@ -132,12 +180,12 @@ impl BlobCache {
             cache: self,
             ids: vec![*id],
         };
-        let result = self
-            .repo
-            .load_blobs(&[BlobHandle::new(BlobType::Data, *id)])
-            .pop()
-            .unwrap_or_else(|| Err(cairn_core::Error::BlobNotInIndex(id.to_string())))
-            .map(Arc::new)
+        let mut result = Err(cairn_core::Error::BlobNotInIndex(id.to_string()));
+        self.repo
+            .load_blobs_each(&[BlobHandle::new(BlobType::Data, *id)], |_, r| {
+                result = r.and_then(blob_data);
+            });
+        let result = result
             .inspect_err(|e| log_blob_error(&self.repo, BlobType::Data, id, e))
             .map_err(FsError::from);
         claim.publish(id, result.clone());
@@ -175,11 +223,20 @@ impl BlobCache {
         self.repo.load_blobs_each(&handles, |i, result| {
             let Some(handle) = handles.get(i) else { return };
             let result = result
-                .map(Arc::new)
+                .and_then(blob_data)
                 .inspect_err(|e| log_blob_error(&self.repo, BlobType::Data, &handle.id, e))
                 .map_err(FsError::from);
             claim.publish(&handle.id, result);
         });
+    }
+
+    /// Drop blobs a streaming reader is done with: the kernel's page cache
+    /// holds what was read, and the memory is better reused for the blobs
+    /// read ahead than spent on blobs nobody is likely to ask for again.
+    pub fn evict(&self, ids: &[BlobId]) {
+        for id in ids {
+            self.cache.invalidate(id);
+        }
     }
 
     /// True if the blob is cached (for read-ahead bookkeeping and tests).
@@ -221,6 +278,36 @@ impl TreeCache {
         })?)
     }
 
+    /// Load the trees of `ids` that are not cached, with as few backend
+    /// reads as possible (the subdirectories of a directory being listed:
+    /// their trees usually lie side by side in one pack). Failures are left
+    /// for [`get`](Self::get) to meet and report.
+    pub fn load_many(&self, ids: impl IntoIterator<Item = TreeId>) {
+        let mut handles: Vec<BlobHandle> = ids
+            .into_iter()
+            .filter(|id| !self.cache.contains_key(id))
+            .map(|id| BlobHandle::new(BlobType::Tree, BlobId::from(id)))
+            .collect();
+        handles.sort_unstable_by_key(|h| h.id);
+        handles.dedup();
+        if handles.len() < 2 {
+            // One tree alone gains nothing from a batch.
+            return;
+        }
+        let loaded = self.repo.load_blobs(&handles);
+        for (handle, data) in handles.iter().zip(loaded) {
+            let id = TreeId::from(handle.id);
+            if let Ok(tree) = data.and_then(|d| parse_tree(&id, &d)) {
+                self.cache.insert(id, Arc::new(tree));
+            }
+        }
+    }
+
+    /// True if the tree is cached (for tests).
+    pub fn contains(&self, id: &TreeId) -> bool {
+        self.cache.contains_key(id)
+    }
+
     /// Forget every cached tree (after the index was reloaded).
     pub fn clear(&self) {
         self.cache.invalidate_all();
@@ -235,7 +322,11 @@ fn load_tree(repo: &Repository, id: &TreeId) -> cairn_core::Result<Tree> {
         .load_blobs(&[handle])
         .pop()
         .unwrap_or_else(|| Err(cairn_core::Error::BlobNotInIndex(handle.id.to_string())))?;
-    Tree::from_json(&data).map_err(|e| cairn_core::Error::corrupt(format!("tree {id}"), e))
+    parse_tree(id, &data)
+}
+
+fn parse_tree(id: &TreeId, data: &[u8]) -> cairn_core::Result<Tree> {
+    Tree::from_json(data).map_err(|e| cairn_core::Error::corrupt(format!("tree {id}"), e))
 }
 
 /// An estimate of a decoded tree's heap size.
@@ -296,11 +387,63 @@ mod tests {
             s.spawn(|| cache.load_many(&ids));
             s.spawn(|| cache.load_many(&ids[5..]));
             for (id, b) in ids.iter().zip(&blobs).rev() {
-                assert_eq!(*cache.get(id).unwrap(), *b);
+                assert_eq!(cache.get(id).unwrap()[..], b[..]);
             }
         });
         assert!(ids.iter().all(|id| cache.contains(id)));
         assert!(cache.inflight.lock().is_empty());
+    }
+
+    #[test]
+    fn blobs_are_ranges_of_their_buffers() {
+        let b = Blob::new(b"..abc..".to_vec(), 2..5).unwrap();
+        assert_eq!(&*b, b"abc");
+        assert!(b.footprint() >= 7);
+        assert!(Blob::new(vec![1, 2, 3], 2..4).is_none());
+        assert!(Blob::new(vec![1, 2, 3], 3..3).is_some());
+        assert_eq!(&*Blob::from(vec![4, 5]), &[4, 5]);
+    }
+
+    #[test]
+    fn evicted_blobs_load_again() {
+        let blobs: Vec<Vec<u8>> = (0..4u8).map(|i| vec![i; 500]).collect();
+        let (repo, ids) = repo_with(&blobs);
+        let cache = BlobCache::new(repo, 1 << 20);
+        cache.load_many(&ids);
+        cache.evict(&ids[..2]);
+        assert!(!cache.contains(&ids[0]) && !cache.contains(&ids[1]));
+        assert!(cache.contains(&ids[2]) && cache.contains(&ids[3]));
+        assert_eq!(cache.get(&ids[1]).unwrap()[..], blobs[1][..]);
+        assert!(cache.contains(&ids[1]));
+    }
+
+    #[test]
+    fn trees_load_in_batches() {
+        let opts = InitOptions {
+            kdf: KdfParams::insecure_fast(),
+            ..InitOptions::default()
+        };
+        let repo = Repository::init(Arc::new(MemBackend::new()), b"pw", &opts).unwrap();
+        let trees: Vec<Tree> = ["a", "b", "c"]
+            .iter()
+            .map(|name| Tree {
+                nodes: vec![cairn_core::format::tree::Node::new(
+                    name,
+                    cairn_core::format::tree::NodeType::Fifo,
+                )],
+            })
+            .collect();
+        let ids: Vec<TreeId> = trees.iter().map(|t| repo.save_tree(t).unwrap()).collect();
+        repo.flush().unwrap();
+        let cache = TreeCache::new(Arc::new(repo), 1 << 20);
+        let unknown = TreeId::from(BlobId(cairn_core::Id::hash(b"no such tree")));
+        cache.load_many(ids[..2].iter().copied().chain([ids[0], unknown]));
+        assert!(cache.contains(&ids[0]) && cache.contains(&ids[1]));
+        assert!(!cache.contains(&ids[2]) && !cache.contains(&unknown));
+        for (id, tree) in ids.iter().zip(&trees) {
+            assert_eq!(cache.get(id).unwrap().nodes[0].name, tree.nodes[0].name);
+        }
+        assert!(cache.get(&unknown).is_err());
     }
 
     #[test]
@@ -338,7 +481,7 @@ mod tests {
             cache.load_many(ahead);
             cache.weighted_size(); // run the eviction policy now
             assert!(ahead.iter().all(|id| cache.contains(id)), "blob {i}");
-            assert_eq!(*cache.get(id).unwrap(), blobs[i]);
+            assert_eq!(cache.get(id).unwrap()[..], blobs[i][..]);
         }
         assert!(cache.weighted_size() <= 16 * 4096);
     }

@@ -14,8 +14,16 @@
 //! the cache. The frontier advances in whole jobs, so neighbouring blobs of
 //! a pack are fetched with one request. The blobs a read itself needs are
 //! never queued: the reader loads them (or waits for the load in flight).
-//! Memory stays bounded by the cache and the window, never by file size.
+//!
+//! Drop-behind: the blobs a stream has left [`DROP_BEHIND`] bytes behind
+//! are dropped from the cache (unless the file needs them again soon): the
+//! kernel's page cache holds what was read, so a big file streaming
+//! through keeps about the window plus that slack of blobs in memory, and
+//! the allocator reuses the same (already mapped) memory for the next
+//! blobs. Memory stays bounded by the cache and the window, never by file
+//! size.
 
+use std::collections::HashSet;
 use std::ops::Range;
 use std::sync::Arc;
 
@@ -33,6 +41,20 @@ pub const JOB_BYTES: u64 = 4 << 20;
 /// A read starting at most this far past the furthest byte read so far
 /// still counts as streaming.
 const STREAM_SLACK: u64 = 8 << 20;
+
+/// A streaming reader's blobs this far behind the furthest byte read are
+/// dropped from the cache (far more than the kernel's read-ahead keeps in
+/// flight, so late requests still find their blobs).
+pub const DROP_BEHIND: u64 = 16 << 20;
+
+/// What a read asks of the cache besides its own blobs.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Ahead {
+    /// Read-ahead jobs, in order.
+    pub jobs: Vec<Vec<BlobId>>,
+    /// Blobs the stream is done with.
+    pub behind: Vec<BlobId>,
+}
 
 /// The bytes of one read: ranges of cached blobs, in order. Invariant:
 /// every range is in bounds of its blob.
@@ -94,6 +116,8 @@ struct Stream {
     high: u64,
     /// Blobs before this index were handed to read-ahead.
     frontier: usize,
+    /// Blobs before this index were dropped behind the stream.
+    behind: usize,
 }
 
 /// An open regular file.
@@ -223,19 +247,22 @@ impl OpenFile {
     /// reader is streaming, the blobs after the ones this read needs, up to
     /// `window` bytes past it, not handed out before, in jobs of about
     /// [`JOB_BYTES`]. The frontier moves only by at least a job (or to the
-    /// end of the file), so jobs cover neighbouring blobs.
-    pub fn readahead(&self, offset: u64, size: u32, window: u64) -> Vec<Vec<BlobId>> {
+    /// end of the file), so jobs cover neighbouring blobs. Also the blobs
+    /// the stream has left [`DROP_BEHIND`] bytes behind, except those the
+    /// file needs again up to the frontier.
+    pub fn readahead(&self, offset: u64, size: u32, window: u64) -> Ahead {
         let end = offset.saturating_add(u64::from(size)).min(self.len());
         if self.broken || window == 0 || offset >= end {
-            return Vec::new();
+            return Ahead::default();
         }
         let mut st = self.stream.lock();
         let streaming = offset <= st.high.saturating_add(STREAM_SLACK)
             && offset.saturating_add(window) >= st.high;
         st.high = st.high.max(end);
         if !streaming {
-            return Vec::new();
+            return Ahead::default();
         }
+        let behind = self.behind(&mut st);
         let next = self.blob_at(end - 1) + 1;
         let to = (self.blob_at(end.saturating_add(window).min(self.len()) - 1) + 1)
             .min(self.blobs.len());
@@ -245,12 +272,18 @@ impl OpenFile {
             next
         };
         if from >= to {
-            return Vec::new();
+            return Ahead {
+                jobs: Vec::new(),
+                behind,
+            };
         }
         let bytes = self.ends[to - 1] - self.start_of(from);
         if bytes < JOB_BYTES && to < self.blobs.len() && from > next {
             // Enough is in flight ahead of the reader: wait for a full job.
-            return Vec::new();
+            return Ahead {
+                jobs: Vec::new(),
+                behind,
+            };
         }
         st.frontier = to;
         drop(st);
@@ -267,7 +300,28 @@ impl OpenFile {
         if !job.is_empty() {
             jobs.push(job);
         }
-        jobs
+        Ahead { jobs, behind }
+    }
+
+    /// The blobs newly [`DROP_BEHIND`] bytes behind the stream, minus
+    /// those the file has again between there and the frontier (a file of
+    /// repeated blobs, such as zeros, keeps its blob).
+    fn behind(&self, st: &mut Stream) -> Vec<BlobId> {
+        let keep = self.blob_at(st.high.saturating_sub(DROP_BEHIND));
+        if keep <= st.behind {
+            return Vec::new();
+        }
+        let from = std::mem::replace(&mut st.behind, keep);
+        let upto = st.frontier.clamp(keep, self.blobs.len());
+        let again: HashSet<&BlobId> = self.blobs[keep..upto].iter().collect();
+        let mut gone: Vec<BlobId> = self.blobs[from..keep]
+            .iter()
+            .filter(|id| !again.contains(id))
+            .copied()
+            .collect();
+        gone.sort_unstable();
+        gone.dedup();
+        gone
     }
 }
 
@@ -325,6 +379,7 @@ impl Drop for Prefetcher {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cache::Blob;
     use cairn_core::format::tree::NodeType;
     use cairn_core::Id;
     use std::collections::HashMap;
@@ -338,7 +393,7 @@ mod tests {
             let data: Vec<u8> = (0..s).map(|j| (i * 31 + j * 7) as u8).collect();
             let id = BlobId(Id::hash(&data));
             all.extend_from_slice(&data);
-            blobs.insert(id, Arc::new(data));
+            blobs.insert(id, Arc::new(Blob::from(data)));
             ids.push(id);
         }
         node.content = Some(ids);
@@ -421,37 +476,100 @@ mod tests {
 
     const MIB: u64 = 1 << 20;
 
+    impl OpenFile {
+        fn readahead_jobs(&self, offset: u64, size: u32, window: u64) -> Vec<Vec<BlobId>> {
+            self.readahead(offset, size, window).jobs
+        }
+    }
+
+    /// Stream through `f` in 1 MiB reads; every blob reported behind, in
+    /// the order reported, checked to be [`DROP_BEHIND`] behind the read.
+    fn stream_behind(f: &OpenFile) -> Vec<BlobId> {
+        let mut behind = Vec::new();
+        for off in (0..f.len()).step_by(MIB as usize) {
+            let ahead = f.readahead(off, MIB as u32, 16 * MIB);
+            for id in &ahead.behind {
+                let last = f.blobs.iter().rposition(|b| b == id).unwrap();
+                let first = f.blobs.iter().position(|b| b == id).unwrap();
+                assert!(f.ends[last] + DROP_BEHIND <= off + MIB, "{first} at {off}");
+            }
+            behind.extend(ahead.behind);
+        }
+        behind
+    }
+
+    #[test]
+    fn streaming_drops_what_it_left_behind() {
+        let (f, ids) = mib_blobs(64);
+        // Each blob once, as soon as it is DROP_BEHIND behind the stream.
+        let behind = stream_behind(&f);
+        assert_eq!(behind, ids[..64 - (DROP_BEHIND / MIB) as usize]);
+        // Reads that do not stream drop nothing.
+        let (g, _) = mib_blobs(64);
+        assert!(g.readahead(40 * MIB, 4096, 16 * MIB).behind.is_empty());
+        assert!(g.readahead(60 * MIB, 4096, 16 * MIB).behind.is_empty());
+        // Nor does a disabled read-ahead.
+        let (h, _) = mib_blobs(64);
+        for off in (0..64).map(|i| i * MIB) {
+            assert!(h.readahead(off, MIB as u32, 0).behind.is_empty());
+        }
+    }
+
+    #[test]
+    fn a_blob_the_file_needs_again_is_kept() {
+        // Every other blob is the same (a file with runs of zeros).
+        let (f, _) = mib_blobs(64);
+        let zero = BlobId(Id::hash(b"zeros"));
+        let ids: Vec<BlobId> = f
+            .blobs
+            .iter()
+            .enumerate()
+            .map(|(i, id)| if i % 2 == 1 { zero } else { *id })
+            .collect();
+        let mut node = Node::new("f", NodeType::File);
+        node.content = Some(ids.clone());
+        node.size = 64 * MIB;
+        let f = OpenFile::new(&node, |_| Some(MIB));
+        let behind = stream_behind(&f);
+        assert!(!behind.contains(&zero));
+        let evens: Vec<BlobId> = ids[..48].iter().step_by(2).copied().collect();
+        assert_eq!(behind, evens);
+    }
+
     #[test]
     fn readahead_in_jobs_while_streaming() {
         let (f, ids) = mib_blobs(64);
         // The first read: the blobs after it, 16 MiB ahead, in 4 MiB jobs.
-        let jobs = f.readahead(0, MIB as u32, 16 * MIB);
+        let jobs = f.readahead_jobs(0, MIB as u32, 16 * MIB);
         assert_eq!(jobs.len(), 4);
         assert!(jobs.iter().all(|j| j.len() == 4));
         assert_eq!(jobs.concat(), ids[1..17]);
         // The next reads add less than a job: nothing yet.
-        assert!(f.readahead(MIB, MIB as u32, 16 * MIB).is_empty());
-        assert!(f.readahead(2 * MIB, MIB as u32, 16 * MIB).is_empty());
+        assert!(f.readahead_jobs(MIB, MIB as u32, 16 * MIB).is_empty());
+        assert!(f.readahead_jobs(2 * MIB, MIB as u32, 16 * MIB).is_empty());
         // A request arriving late still counts as streaming.
-        assert!(f.readahead(MIB / 2, MIB as u32, 16 * MIB).is_empty());
+        assert!(f.readahead_jobs(MIB / 2, MIB as u32, 16 * MIB).is_empty());
         // Once a full job is due, it goes out.
-        assert!(f.readahead(3 * MIB, MIB as u32, 16 * MIB).is_empty());
+        assert!(f.readahead_jobs(3 * MIB, MIB as u32, 16 * MIB).is_empty());
         assert_eq!(
-            f.readahead(4 * MIB, MIB as u32, 16 * MIB).concat(),
+            f.readahead_jobs(4 * MIB, MIB as u32, 16 * MIB).concat(),
             ids[17..21]
         );
         // A random jump far ahead is not streaming.
-        assert!(f.readahead(50 * MIB, 4096, 16 * MIB).is_empty());
+        assert!(f.readahead_jobs(50 * MIB, 4096, 16 * MIB).is_empty());
         // Near the end, the rest goes out even if less than a job.
         let (g, ids) = mib_blobs(6);
-        assert_eq!(g.readahead(0, MIB as u32, 16 * MIB).concat(), ids[1..6]);
-        assert!(g.readahead(MIB, MIB as u32, 16 * MIB).is_empty());
+        assert_eq!(
+            g.readahead_jobs(0, MIB as u32, 16 * MIB).concat(),
+            ids[1..6]
+        );
+        assert!(g.readahead_jobs(MIB, MIB as u32, 16 * MIB).is_empty());
         assert!(
-            g.readahead(5 * MIB, MIB as u32, 16 * MIB).is_empty(),
+            g.readahead_jobs(5 * MIB, MIB as u32, 16 * MIB).is_empty(),
             "nothing left"
         );
         // Disabled, or a one-blob file: nothing.
-        assert!(mib_blobs(8).0.readahead(0, 4096, 0).is_empty());
-        assert!(mib_blobs(1).0.readahead(0, 4096, 16 * MIB).is_empty());
+        assert!(mib_blobs(8).0.readahead_jobs(0, 4096, 0).is_empty());
+        assert!(mib_blobs(1).0.readahead_jobs(0, 4096, 16 * MIB).is_empty());
     }
 }

@@ -37,6 +37,11 @@ pub const TTL_SNAPSHOT: Duration = Duration::from_secs(24 * 3600);
 /// Lifetime for made-up entries, which change when snapshots come and go.
 pub const TTL_VIRTUAL: Duration = Duration::from_secs(1);
 
+/// A listing with attributes loads the trees of the subdirectories among
+/// this many entries at once: more than one reply holds as a rule, while
+/// the work and memory per request stay bounded in huge directories.
+const LISTING_BATCH: usize = 512;
+
 /// Sibling read-ahead skips files larger than this.
 const SIBLING_MAX_FILE: u64 = 1 << 20;
 
@@ -346,6 +351,7 @@ impl ReadLayer {
         offset: u64,
         mut add: impl FnMut(&DirEntryPlus) -> bool,
     ) -> FsResult<()> {
+        self.load_subdir_trees(ino, offset);
         let mut own = None;
         self.walk(ino, offset, |dir, next, child_ino, name, child| {
             let (attr, ttl) = match child {
@@ -375,6 +381,29 @@ impl ReadLayer {
             }
             Ok(full)
         })
+    }
+
+    /// Before listing directory `ino` with attributes from `offset` on:
+    /// load the trees of its subdirectories among the next
+    /// [`LISTING_BATCH`] entries (their link counts need them) in one batch
+    /// instead of one read each.
+    fn load_subdir_trees(&self, ino: Ino, offset: u64) {
+        // Errors are left for the listing to report.
+        let Ok(entry) = self.entry(ino) else { return };
+        let Ok(children) = self.children(ino, &entry) else {
+            return;
+        };
+        let skip = usize::try_from(offset.saturating_sub(2)).unwrap_or(usize::MAX);
+        let next = children.iter().skip(skip).take(LISTING_BATCH);
+        let subtrees = next.filter_map(|c| match &c.kind {
+            Kind::Node { node, .. } if node.is_dir() => {
+                // An expanded directory counts its children without its tree.
+                let expanded = self.inodes.get(c.ino).and_then(|e| e.children());
+                node.subtree.filter(|_| expanded.is_none())
+            }
+            _ => None,
+        });
+        self.trees.load_many(subtrees);
     }
 
     /// All entries of a directory from `offset` on, with attributes (each
@@ -576,12 +605,15 @@ impl ReadLayer {
     }
 
     /// Read from a regular file: up to `size` bytes at `offset`, short
-    /// only at the end of the file. Sequential reads start read-ahead.
+    /// only at the end of the file. Sequential reads start read-ahead and
+    /// drop the blobs they have left well behind from the cache.
     pub fn read(&self, ino: Ino, offset: u64, size: u32) -> FsResult<ReadData> {
         let file = self.open_file(&*self.entry(ino)?)?;
         let ahead = file.readahead(offset, size, self.opts.readahead);
-        self.prefetch.fetch(ahead);
-        file.read(offset, size, |id| self.blobs.get(id))
+        self.prefetch.fetch(ahead.jobs);
+        let data = file.read(offset, size, |id| self.blobs.get(id));
+        self.blobs.evict(&ahead.behind);
+        data
     }
 }
 

@@ -495,3 +495,132 @@ fn readdirplus_gives_attributes_and_counts_only_what_was_sent() {
     assert_eq!(rest[0].entry.name, "fifo");
     assert_eq!(l.inode_count(), before + 6);
 }
+
+/// A backend that counts ranged pack reads.
+struct Counting {
+    inner: MemBackend,
+    pack_reads: std::sync::atomic::AtomicUsize,
+}
+
+impl Counting {
+    fn reads(&self) -> usize {
+        self.pack_reads.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+impl Backend for Counting {
+    fn location(&self) -> String {
+        self.inner.location()
+    }
+    fn create(&self) -> cairn_core::Result<()> {
+        self.inner.create()
+    }
+    fn list(&self, tpe: RepoFile) -> cairn_core::Result<Vec<cairn_core::backend::FileInfo>> {
+        self.inner.list(tpe)
+    }
+    fn read(&self, tpe: RepoFile, name: &str) -> cairn_core::Result<Vec<u8>> {
+        self.inner.read(tpe, name)
+    }
+    fn read_range(
+        &self,
+        tpe: RepoFile,
+        name: &str,
+        offset: u64,
+        length: u64,
+    ) -> cairn_core::Result<Vec<u8>> {
+        if tpe == RepoFile::Pack {
+            self.pack_reads
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+        self.inner.read_range(tpe, name, offset, length)
+    }
+    fn write(&self, tpe: RepoFile, name: &str, data: &[u8]) -> cairn_core::Result<()> {
+        self.inner.write(tpe, name, data)
+    }
+    fn remove(&self, tpe: RepoFile, name: &str) -> cairn_core::Result<()> {
+        self.inner.remove(tpe, name)
+    }
+    fn stat(&self, tpe: RepoFile, name: &str) -> cairn_core::Result<u64> {
+        self.inner.stat(tpe, name)
+    }
+}
+
+fn counting_repo() -> (Arc<Counting>, Repository) {
+    let be = Arc::new(Counting {
+        inner: MemBackend::new(),
+        pack_reads: Default::default(),
+    });
+    let opts = InitOptions {
+        kdf: KdfParams::insecure_fast(),
+        ..Default::default()
+    };
+    let repo = Repository::init(be.clone(), b"pw", &opts).unwrap();
+    (be, repo)
+}
+
+#[test]
+fn listing_loads_the_subdirectory_trees_in_one_read() {
+    let (be, repo) = counting_repo();
+    let mut root = Tree::new();
+    for i in 0..12 {
+        let mut sub = Tree::new();
+        sub.insert(Node::new(format!("fifo{i}"), NodeType::Fifo))
+            .unwrap();
+        let mut d = Node::new(format!("d{i:02}"), NodeType::Dir);
+        d.subtree = Some(repo.save_tree(&sub).unwrap());
+        root.insert(d).unwrap();
+    }
+    let root = repo.save_tree(&root).unwrap();
+    repo.flush().unwrap();
+    snapshot(&repo, root, "2024-01-01T10:00:00Z", "h");
+    let l = ReadLayer::new(Arc::new(repo), MountOptions::default()).unwrap();
+    let dir = lookup(&l, "snapshots/2024-01-01T10:00:00Z");
+    let before = be.reads();
+    let listed = l.readdirplus(dir, 0).unwrap();
+    assert_eq!(listed.len(), 14);
+    assert!(listed[2..].iter().all(|e| e.attr.nlink == 2));
+    // The twelve trees (their link counts need them) in one ranged read,
+    // not one each.
+    assert_eq!(be.reads() - before, 1);
+    assert_eq!(
+        names(&l, Ino(listed[13].entry.ino.0)),
+        [".", "..", "fifo11"]
+    );
+}
+
+#[test]
+fn streaming_a_big_file_drops_what_it_passed() {
+    const MIB: usize = 1 << 20;
+    let (_, repo) = counting_repo();
+    let chunks: Vec<Vec<u8>> = (0..20u8).map(|i| vec![i; MIB]).collect();
+    let node = file(&repo, "big", &chunks);
+    let ids = node.content().to_vec();
+    let mut root = Tree::new();
+    root.insert(node).unwrap();
+    let root = repo.save_tree(&root).unwrap();
+    repo.flush().unwrap();
+    snapshot(&repo, root, "2024-01-01T10:00:00Z", "h");
+    let opts = MountOptions {
+        cache_size: 64 << 20,
+        ..Default::default()
+    };
+    let l = ReadLayer::new(Arc::new(repo), opts).unwrap();
+    let big = lookup(&l, "snapshots/2024-01-01T10:00:00Z/big");
+    l.open(big, false).unwrap();
+    let mut pos = 0;
+    for chunk in &chunks {
+        for piece in chunk.chunks(128 << 10) {
+            let got = l.read(big, pos as u64, piece.len() as u32).unwrap();
+            assert_eq!(got.to_vec(), piece, "at {pos}");
+            pos += piece.len();
+        }
+    }
+    // 20 MiB read: the first four blobs are 16 MiB behind and gone, the
+    // last ones are still cached.
+    let cache = l.blob_cache();
+    assert!(ids[..4].iter().all(|id| !cache.contains(id)));
+    assert!(ids[16..].iter().all(|id| cache.contains(id)));
+    // Reading the start again loads it again.
+    let again = l.read(big, 0, 1000).unwrap();
+    assert_eq!(again.to_vec(), chunks[0][..1000]);
+}

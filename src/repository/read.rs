@@ -2,31 +2,37 @@
 //!
 //! [`Repository::load_blobs`] is the fast path for readers that want many
 //! blobs at once (a FUSE mount reading ahead in a big file): it looks the
-//! blobs up, sorts them by pack and offset, coalesces neighbours into
+//! blobs up, sorts them by pack and offset, coalesces small neighbours into
 //! *runs* (same pack, gaps of at most [`MAX_GAP`] bytes, spans of at most
 //! [`MAX_SPAN`] bytes), reads each run with one backend call and decodes
-//! every blob from its slice of the run.
+//! every blob from its slice of the run. A blob of at least
+//! [`OWN_READ_MIN`] stored bytes is a run of its own: it is read into a
+//! buffer of its own, verified and decrypted where it lies, and when it is
+//! stored uncompressed that buffer is handed out as it is — its plaintext
+//! is never copied ([`Repository::load_blobs_each`]).
 //!
 //! Invariants (the same as [`Repository::load_blob`]'s):
 //! - every blob's MAC is verified, its plaintext decompressed with a bound
 //!   taken from the index and its SHA-256 compared with its id, so a
 //!   corrupted pack or a wrong index entry is an error, never wrong data;
-//! - results come back one per requested handle, in request order; a
-//!   failing blob fails alone (a run whose read fails is retried blob by
-//!   blob, so each blob gets its own precise error);
+//! - results come back one per requested handle; a failing blob fails
+//!   alone (a run whose read fails is retried blob by blob, so each blob
+//!   gets its own precise error);
 //! - allocations are bounded by the backend's file sizes and [`MAX_SPAN`],
 //!   never by lengths an (untrusted) index claims: a claimed plaintext
 //!   length above [`BULK_LIMIT`] takes the streaming decoder, which only
 //!   grows its output as real output arrives.
 
 use std::cell::RefCell;
+use std::ops::Range;
 
 use crate::backend::FileType;
 use crate::blob::BlobHandle;
+use crate::compression;
 use crate::error::{Error, Result};
 use crate::id::Id;
 use crate::index::IndexEntry;
-use crate::pack::{self, PackBlob};
+use crate::pack::{PackBlob, MAX_BLOB_SIZE};
 
 use super::Repository;
 
@@ -37,10 +43,22 @@ pub const MAX_GAP: u64 = 64 << 10;
 /// Largest span of one run (one backend read).
 pub const MAX_SPAN: u64 = 16 << 20;
 
+/// Blobs stored in at least this many bytes are read on their own, into a
+/// buffer that then holds their plaintext: one request per blob costs
+/// little at this size, and it saves copying the plaintext out of a run.
+pub const OWN_READ_MIN: u32 = 256 << 10;
+
 /// Compressed blobs claiming at most this plaintext length are decoded in
 /// one call into a buffer of exactly that size; larger claims use the
 /// streaming decoder of [`crate::compression::decompress`].
 pub const BULK_LIMIT: u32 = 64 << 20;
+
+/// A decoded blob as [`Repository::load_blobs_each`] hands it out: the
+/// plaintext is `buffer[range]`. For a blob stored uncompressed and read on
+/// its own, `buffer` is the one it was read and decrypted in (the IV and
+/// MAC around the plaintext are the only waste); otherwise `range` covers
+/// all of `buffer`.
+pub type BlobBuffer = (Vec<u8>, Range<usize>);
 
 /// One blob of a run: where it is in the request and where in the pack.
 #[derive(Clone, Copy, Debug)]
@@ -58,6 +76,11 @@ impl Wanted {
     fn end(&self) -> u64 {
         self.start() + u64::from(self.entry.length)
     }
+
+    /// Read on its own (see [`OWN_READ_MIN`]).
+    fn alone(&self) -> bool {
+        self.entry.length >= OWN_READ_MIN
+    }
 }
 
 impl Repository {
@@ -68,7 +91,13 @@ impl Repository {
         let mut results: Vec<Option<Result<Vec<u8>>>> = handles.iter().map(|_| None).collect();
         self.load_blobs_each(handles, |slot, result| {
             if let Some(r) = results.get_mut(slot) {
-                *r = Some(result);
+                *r = Some(result.map(|(mut buffer, range)| {
+                    // Only blobs stored uncompressed and read alone keep
+                    // their IV and MAC around them: 32 bytes to shift out.
+                    buffer.truncate(range.end);
+                    buffer.drain(..range.start);
+                    buffer
+                }));
             }
         });
         results
@@ -80,11 +109,13 @@ impl Repository {
     /// Like [`load_blobs`](Self::load_blobs), but hand each result to
     /// `done(position in handles, result)` as soon as it is decoded (in
     /// pack order, not request order), so a consumer can use the first
-    /// blobs while the rest are still being decoded.
+    /// blobs while the rest are still being decoded; and hand it out as a
+    /// [`BlobBuffer`], without copying a plaintext that can stay where it
+    /// was decrypted.
     pub fn load_blobs_each(
         &self,
         handles: &[BlobHandle],
-        mut done: impl FnMut(usize, Result<Vec<u8>>),
+        mut done: impl FnMut(usize, Result<BlobBuffer>),
     ) {
         let mut wanted = Vec::with_capacity(handles.len());
         {
@@ -113,61 +144,74 @@ impl Repository {
 
     /// Read one run and decode its blobs; on a failed read, fall back to
     /// one read per blob.
-    fn load_run(&self, run: &[Wanted], done: &mut impl FnMut(usize, Result<Vec<u8>>)) {
+    fn load_run(&self, run: &[Wanted], done: &mut impl FnMut(usize, Result<BlobBuffer>)) {
         let (Some(first), Some(last)) = (run.first(), run.last()) else {
             return;
         };
         let base = first.start();
+        let span = last.end() - base;
         let data = if run.len() == 1 {
             None
         } else {
             self.backend
-                .read_range(
-                    FileType::Pack,
-                    &first.entry.pack.to_hex(),
-                    base,
-                    last.end() - base,
-                )
+                .read_range(FileType::Pack, &first.entry.pack.to_hex(), base, span)
                 .ok()
+                .filter(|data| data.len() as u64 == span)
+        };
+        let Some(mut data) = data else {
+            for w in run {
+                done(w.slot, self.load_alone(w));
+            }
+            return;
         };
         for w in run {
-            let pb = w.entry.to_pack_blob(&w.handle);
-            let result = match &data {
-                Some(data) => {
-                    // Runs are sorted and the read returned exactly the
-                    // requested span, so the slice is in bounds.
-                    let from = (w.start() - base) as usize;
-                    let to = (w.end() - base) as usize;
-                    match data.get(from..to) {
-                        Some(slice) => decode(self, &pb, &w.entry, slice),
-                        None => self.load_blob_from(&w.handle, &w.entry),
-                    }
-                }
-                None => self
-                    .backend
-                    .read_range(
-                        FileType::Pack,
-                        &w.entry.pack.to_hex(),
-                        w.start(),
-                        u64::from(w.entry.length),
-                    )
-                    .and_then(|enc| decode(self, &pb, &w.entry, &enc)),
+            // In bounds: runs are sorted and do not overlap, and the read
+            // returned exactly the span.
+            let range = (w.start() - base) as usize..(w.end() - base) as usize;
+            let result = match data.get_mut(range) {
+                Some(slice) => open(self, w, slice).map(|(range, decompressed)| {
+                    let plain = decompressed.unwrap_or_else(|| slice[range].to_vec());
+                    let len = plain.len();
+                    (plain, 0..len)
+                }),
+                None => self.load_alone(w),
             };
             done(w.slot, result);
         }
+    }
+
+    /// Read one blob into a buffer of its own and decode it there.
+    fn load_alone(&self, w: &Wanted) -> Result<BlobBuffer> {
+        let mut data = self.backend.read_range(
+            FileType::Pack,
+            &w.entry.pack.to_hex(),
+            w.start(),
+            u64::from(w.entry.length),
+        )?;
+        let (range, decompressed) = open(self, w, &mut data)?;
+        Ok(match decompressed {
+            Some(plain) => {
+                let len = plain.len();
+                (plain, 0..len)
+            }
+            None => (data, range),
+        })
     }
 }
 
 /// Group blobs into runs: sorted by (pack, offset); a run continues while
 /// the next blob is in the same pack, starts at or after the previous end
-/// within [`MAX_GAP`], and the span stays within [`MAX_SPAN`].
+/// within [`MAX_GAP`], and the span stays within [`MAX_SPAN`]. A blob read
+/// [alone](Wanted::alone) is a run of its own.
 fn runs(mut wanted: Vec<Wanted>) -> Vec<Vec<Wanted>> {
     wanted.sort_by_key(|w| (w.entry.pack, w.entry.offset, w.slot));
     let mut out: Vec<Vec<Wanted>> = Vec::new();
     for w in wanted {
         if let Some(run) = out.last_mut() {
             if let (Some(first), Some(prev)) = (run.first(), run.last()) {
-                let joins = prev.entry.pack == w.entry.pack
+                let joins = !w.alone()
+                    && !prev.alone()
+                    && prev.entry.pack == w.entry.pack
                     && w.start() >= prev.end()
                     && w.start() - prev.end() <= MAX_GAP
                     && w.end() - first.start() <= MAX_SPAN;
@@ -188,27 +232,68 @@ thread_local! {
         const { RefCell::new(None) };
 }
 
-/// Decode one encrypted blob. Compressed blobs of a sane claimed size are
-/// decompressed in one call into an exactly sized buffer; everything else
-/// goes through [`pack::decode_blob`].
-fn decode(
+/// Verify and decode one blob stored as `encrypted` (its bytes in the
+/// pack), decrypting it in place. Returns where the decrypted bytes lie in
+/// `encrypted`, and for a compressed blob its decompressed plaintext; the
+/// plaintext's SHA-256 has been checked against the blob's id.
+fn open(
     repo: &Repository,
-    pb: &PackBlob,
-    entry: &IndexEntry,
-    encrypted: &[u8],
-) -> Result<Vec<u8>> {
-    let expected = match pb.uncompressed_length {
-        Some(n) if n <= BULK_LIMIT && encrypted.len() == pb.length as usize => n,
-        _ => return pack::decode_blob(&repo.key, &entry.pack, pb, encrypted),
-    };
-    let what = || format!("{} in pack {}", pb.handle(), entry.pack);
-    let compressed = repo
+    w: &Wanted,
+    encrypted: &mut [u8],
+) -> Result<(Range<usize>, Option<Vec<u8>>)> {
+    let pb = w.entry.to_pack_blob(&w.handle);
+    let what = || format!("{} in pack {}", pb.handle(), w.entry.pack);
+    if encrypted.len() as u64 != u64::from(pb.length) {
+        return Err(Error::corrupt(
+            what(),
+            format!("got {} bytes, expected {}", encrypted.len(), pb.length),
+        ));
+    }
+    let base = encrypted.as_ptr() as usize;
+    let decrypted = repo
         .key
-        .decrypt(encrypted)
+        .decrypt_in_slice(encrypted)
         .map_err(|_| Error::MacMismatch(what()))?;
-    let plain = decompress_exact(&compressed, expected as usize)
-        .map_err(|reason| Error::corrupt(what(), reason))?;
-    let actual = Id::hash(&plain);
+    let start = decrypted.as_ptr() as usize - base;
+    let range = start..start + decrypted.len();
+    let decompressed = match pb.uncompressed_length {
+        None => None,
+        Some(len) => Some(decompress(decrypted, len, what)?),
+    };
+    let plain: &[u8] = decompressed.as_deref().unwrap_or(decrypted);
+    check_hash(&pb, plain, what)?;
+    Ok((range, decompressed))
+}
+
+/// Decompress a blob's decrypted bytes to the `len` bytes the index
+/// claims: a sane claim in one call into an exactly sized buffer, a larger
+/// one (up to [`MAX_BLOB_SIZE`]) through the streaming decoder.
+fn decompress(data: &[u8], len: u32, what: impl Fn() -> String) -> Result<Vec<u8>> {
+    if len > MAX_BLOB_SIZE {
+        return Err(Error::corrupt(
+            what(),
+            format!("plaintext length {len} exceeds the maximum of {MAX_BLOB_SIZE}"),
+        ));
+    }
+    // Casts: len <= MAX_BLOB_SIZE fits in usize.
+    let plain = if len <= BULK_LIMIT {
+        decompress_exact(data, len as usize).map_err(|reason| Error::corrupt(what(), reason))?
+    } else {
+        compression::decompress(data, len as usize)
+            .map_err(|e| Error::corrupt(what(), format!("cannot decompress: {e}")))?
+    };
+    if plain.len() != len as usize {
+        return Err(Error::corrupt(
+            what(),
+            format!("decompressed to {} bytes, expected {len}", plain.len()),
+        ));
+    }
+    Ok(plain)
+}
+
+/// Compare a plaintext's SHA-256 with the blob's id.
+fn check_hash(pb: &PackBlob, plain: &[u8], what: impl Fn() -> String) -> Result<()> {
+    let actual = Id::hash(plain);
     if actual != pb.id.0 {
         return Err(Error::HashMismatch {
             what: what(),
@@ -216,7 +301,7 @@ fn decode(
             actual: actual.to_hex(),
         });
     }
-    Ok(plain)
+    Ok(())
 }
 
 /// Decompress zstd frames into exactly `len` bytes.
@@ -356,6 +441,75 @@ mod tests {
         // Without the second blob the gap is 5 kB: still one run.
         let gap: Vec<Wanted> = [0, 2, 3].iter().map(|&i| wanted[i]).collect();
         assert_eq!(runs(gap).len(), 1);
+    }
+
+    #[test]
+    fn big_uncompressed_blobs_stay_where_they_were_decrypted() {
+        for mode in [CompressionMode::Off, CompressionMode::Auto] {
+            let r = repo(mode);
+            let sizes = [300_000, 5_000, 700_000, 6_000, 7_000, 400_000];
+            let blobs: Vec<Vec<u8>> = (0..).zip(sizes).map(|(i, n)| data(i, n)).collect();
+            let hs = save(&r, &blobs);
+            let mut got: Vec<Option<BlobBuffer>> = blobs.iter().map(|_| None).collect();
+            r.load_blobs_each(&hs, |slot, result| got[slot] = Some(result.unwrap()));
+            for (i, (buffer, range)) in got.into_iter().map(Option::unwrap).enumerate() {
+                assert_eq!(buffer[range.clone()], blobs[i], "{mode:?} blob {i}");
+                // Blobs 3 and 4 share a run; the others are read alone
+                // (blob 1 for want of small neighbours).
+                if mode == CompressionMode::Off && i != 3 && i != 4 {
+                    // Not copied: still between its IV and MAC.
+                    assert_eq!(
+                        range.len() + crate::crypto::CIPHERTEXT_OVERHEAD,
+                        buffer.len()
+                    );
+                } else {
+                    assert_eq!(range, 0..buffer.len(), "{mode:?} blob {i}");
+                }
+            }
+            let exact: Vec<Vec<u8>> = r.load_blobs(&hs).into_iter().map(Result::unwrap).collect();
+            assert_eq!(exact, blobs, "{mode:?}");
+        }
+    }
+
+    #[test]
+    fn big_blobs_are_runs_of_their_own() {
+        let r = repo(CompressionMode::Off);
+        let sizes = [300_000, 5_000, 6_000, 400_000, 500_000, 7_000];
+        let blobs: Vec<Vec<u8>> = (0..).zip(sizes).map(|(i, n)| data(i, n)).collect();
+        let hs = save(&r, &blobs);
+        let wanted: Vec<Wanted> = hs
+            .iter()
+            .enumerate()
+            .map(|(slot, h)| Wanted {
+                slot,
+                handle: *h,
+                entry: r.lookup(h).unwrap(),
+            })
+            .collect();
+        let slots: Vec<Vec<usize>> = runs(wanted)
+            .iter()
+            .map(|run| run.iter().map(|w| w.slot).collect())
+            .collect();
+        assert_eq!(slots, [vec![0], vec![1, 2], vec![3], vec![4], vec![5]]);
+    }
+
+    #[test]
+    fn corrupted_big_blob_fails_alone() {
+        let backend = Arc::new(MemBackend::new());
+        let mut r = init(backend.clone());
+        r.set_compression(CompressionMode::Off);
+        let blobs: Vec<Vec<u8>> = (0..3).map(|i| data(i, 300_000)).collect();
+        let hs = save(&r, &blobs);
+        let victim = r.lookup(&hs[1]).unwrap();
+        let name = victim.pack.to_hex();
+        let mut pack = backend.read(FileType::Pack, &name).unwrap();
+        pack[victim.offset as usize + 200_000] ^= 1;
+        backend.remove(FileType::Pack, &name).unwrap();
+        backend.write(FileType::Pack, &name, &pack).unwrap();
+        let got = r.load_blobs(&hs);
+        assert_eq!(got[0].as_ref().unwrap(), &blobs[0]);
+        assert!(matches!(got[1], Err(Error::MacMismatch(_))), "{:?}", got[1]);
+        assert_eq!(got[2].as_ref().unwrap(), &blobs[2]);
     }
 
     #[test]
