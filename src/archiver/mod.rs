@@ -29,6 +29,7 @@
 //! code 3). An interrupted backup (the [`BackupOptions::interrupt`] flag)
 //! saves a checkpoint and returns [`Error::Interrupted`].
 
+mod budget;
 pub mod checkpoint;
 pub mod node;
 pub mod parent;

@@ -9,9 +9,9 @@
 //!
 //! - Both queues are bounded, so memory stays bounded whatever the tree:
 //!   at most `32 × readers` files (paths, not open files) wait to be read
-//!   and `2 × savers` chunks
-//!   (≤ 8 MiB each) wait to be saved, plus one chunk per thread and the open
-//!   packs.
+//!   and `2 × savers` chunks (≤ 8 MiB each, and at most 6 MiB per saver
+//!   in all, queued or being saved: [`ByteBudget`]) wait to be saved, plus
+//!   one chunk per reader and the open packs.
 //! - A reader only chunks; the chunks of one file are hashed, compressed and
 //!   encrypted by all savers at once, so a single large file uses every
 //!   core while the chunker runs ahead. Chunks under [`INLINE_CHUNK`] (small
@@ -53,6 +53,7 @@ use std::time::Duration;
 use crossbeam_channel::{bounded, Receiver, SendTimeoutError, Sender};
 use parking_lot::{Condvar, Mutex};
 
+use super::budget::ByteBudget;
 use super::node::NodeFactory;
 use super::progress::Progress;
 use super::saver::BlobSaver;
@@ -350,14 +351,17 @@ impl FileSaver {
         // nor a reader for the walk.
         let (jobs, job_rx) = bounded::<ReadJob>(FILE_QUEUE_PER_READER * readers);
         let (blob_tx, blob_rx) = bounded::<BlobJob>(2 * savers);
+        let budget = Arc::new(ByteBudget::new(CHUNK_BYTES_PER_SAVER * savers));
         for _ in 0..savers {
             let rx = blob_rx.clone();
-            scope.spawn(move || save_chunks(shared, rx));
+            let budget = Arc::clone(&budget);
+            scope.spawn(move || save_chunks(shared, rx, &budget));
         }
         for slot in 0..readers {
             let rx = job_rx.clone();
             let tx = blob_tx.clone();
-            scope.spawn(move || read_files(shared, cfg, slot, rx, tx));
+            let budget = Arc::clone(&budget);
+            scope.spawn(move || read_files(shared, cfg, slot, rx, tx, &budget));
         }
         FileSaver { jobs }
     }
@@ -395,9 +399,11 @@ impl FileSaver {
 }
 
 /// A saver thread: store chunks until every reader is gone.
-fn save_chunks(shared: Shared<'_>, rx: Receiver<BlobJob>) {
+fn save_chunks(shared: Shared<'_>, rx: Receiver<BlobJob>, budget: &ByteBudget) {
     for job in rx.iter() {
+        let len = job.data.len();
         save_chunk(shared, job);
+        budget.release(len);
     }
 }
 
@@ -412,6 +418,10 @@ fn save_chunk(shared: Shared<'_>, job: BlobJob) {
     let len = u32::try_from(len).unwrap_or(u32::MAX);
     job.state.complete(job.index, result, len);
 }
+
+/// Bytes of chunks queued for or being saved by the savers, per saver
+/// (see [`ByteBudget`]): room for a few average chunks each.
+const CHUNK_BYTES_PER_SAVER: usize = 6 << 20;
 
 /// Files queued for the readers, per reader.
 const FILE_QUEUE_PER_READER: usize = 32;
@@ -428,11 +438,13 @@ fn read_files(
     slot: usize,
     rx: Receiver<ReadJob>,
     tx: Sender<BlobJob>,
+    budget: &ByteBudget,
 ) {
     let reader = Reader {
         shared,
         cfg,
         tx: &tx,
+        budget,
     };
     for job in rx.iter() {
         if shared.stop.load(Ordering::Relaxed) {
@@ -469,6 +481,7 @@ struct Reader<'a> {
     shared: Shared<'a>,
     cfg: PipelineConfig,
     tx: &'a Sender<BlobJob>,
+    budget: &'a ByteBudget,
 }
 
 impl Reader<'_> {
@@ -596,9 +609,12 @@ impl Reader<'_> {
                 save_chunk(self.shared, job);
                 continue;
             }
+            let len = job.data.len();
+            self.budget.acquire(len);
             if let Err(e) = self.tx.send(job) {
                 // No saver left (they only stop when every reader has):
                 // give the position back and stop.
+                self.budget.release(len);
                 e.0.state.complete(index, Err(Error::Interrupted), 0);
                 return Ok(Read_::Stopped);
             }
