@@ -15,9 +15,11 @@
 pub mod layout;
 pub mod local;
 pub mod mem;
+pub mod observed;
 
 pub use local::LocalBackend;
 pub use mem::MemBackend;
+pub use observed::{Observed, Op};
 
 use crate::error::{Error, Result};
 

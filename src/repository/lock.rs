@@ -267,59 +267,32 @@ mod tests {
     use parking_lot::Mutex;
 
     use super::*;
-    use crate::backend::{FileInfo, MemBackend};
+    use crate::backend::{MemBackend, Observed, Op};
     use crate::crypto::kdf::KdfParams;
     use crate::repository::InitOptions;
 
-    /// Runs a hook right after the first lock file is written: another
+    /// A hook run right after the first lock file is written: another
     /// process that passed its own first look at the same moment as we did.
-    struct Racing {
-        inner: MemBackend,
-        hook: Mutex<Option<Box<dyn FnOnce() + Send>>>,
-    }
+    type Hook = Arc<Mutex<Option<Box<dyn FnOnce() + Send>>>>;
 
-    impl Backend for Racing {
-        fn location(&self) -> String {
-            self.inner.location()
-        }
-        fn create(&self) -> Result<()> {
-            self.inner.create()
-        }
-        fn list(&self, tpe: FileType) -> Result<Vec<FileInfo>> {
-            self.inner.list(tpe)
-        }
-        fn read(&self, tpe: FileType, name: &str) -> Result<Vec<u8>> {
-            self.inner.read(tpe, name)
-        }
-        fn read_range(&self, tpe: FileType, name: &str, off: u64, len: u64) -> Result<Vec<u8>> {
-            self.inner.read_range(tpe, name, off, len)
-        }
-        fn write(&self, tpe: FileType, name: &str, data: &[u8]) -> Result<()> {
-            self.inner.write(tpe, name, data)?;
-            if tpe == FileType::Lock {
+    /// A repository whose first lock write is followed by another host's
+    /// lock of kind `theirs`.
+    fn racing_repo(theirs: LockKind) -> (Hook, Repository) {
+        let hook: Hook = Arc::default();
+        let pending = Arc::clone(&hook);
+        let be = Arc::new(Observed::new(MemBackend::new(), move |op: Op<'_>| {
+            if let Op::Write {
+                tpe: FileType::Lock,
+                ..
+            } = op
+            {
                 // Taken out first: the hook writes through this backend.
-                let hook = self.hook.lock().take();
+                let hook = pending.lock().take();
                 if let Some(hook) = hook {
                     hook();
                 }
             }
-            Ok(())
-        }
-        fn remove(&self, tpe: FileType, name: &str) -> Result<()> {
-            self.inner.remove(tpe, name)
-        }
-        fn stat(&self, tpe: FileType, name: &str) -> Result<u64> {
-            self.inner.stat(tpe, name)
-        }
-    }
-
-    /// A repository whose first lock write is followed by another host's
-    /// lock of kind `theirs`.
-    fn racing_repo(theirs: LockKind) -> (Arc<Racing>, Repository) {
-        let be = Arc::new(Racing {
-            inner: MemBackend::new(),
-            hook: Mutex::new(None),
-        });
+        }));
         let opts = InitOptions {
             kdf: KdfParams::insecure_fast(),
             ..InitOptions::default()
@@ -331,10 +304,10 @@ mod tests {
             pid: 1,
             ..this_process(theirs == LockKind::Exclusive)
         };
-        *be.hook.lock() = Some(Box::new(move || {
+        *hook.lock() = Some(Box::new(move || {
             writer.write(&other).unwrap();
         }));
-        (be, repo)
+        (hook, repo)
     }
 
     #[test]
@@ -344,7 +317,7 @@ mod tests {
             (LockKind::Shared, LockKind::Exclusive),
             (LockKind::Exclusive, LockKind::Exclusive),
         ] {
-            let (be, repo) = racing_repo(theirs);
+            let (hook, repo) = racing_repo(theirs);
             let err = repo.lock(ours).err();
             assert!(
                 matches!(err, Some(Error::Locked(_))),
@@ -354,7 +327,7 @@ mod tests {
             let left = repo.list_locks().unwrap();
             assert_eq!(left.len(), 1, "{ours:?} against {theirs:?}");
             assert_ne!(left[0].1.hostname, hostname());
-            assert!(be.hook.lock().is_none(), "the race happened");
+            assert!(hook.lock().is_none(), "the race happened");
         }
     }
 

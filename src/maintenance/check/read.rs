@@ -341,68 +341,33 @@ mod tests {
         }
     }
 
-    /// Counts the bytes read from pack files.
-    #[derive(Default)]
-    struct Counting {
-        inner: MemBackend,
-        pack_bytes: std::sync::atomic::AtomicU64,
-    }
-
-    impl Counting {
-        fn count(&self, tpe: FileType, data: &[u8]) {
-            if tpe == FileType::Pack {
-                let n = data.len() as u64;
-                self.pack_bytes
-                    .fetch_add(n, std::sync::atomic::Ordering::Relaxed);
-            }
-        }
-    }
-
-    impl Backend for Counting {
-        fn location(&self) -> String {
-            self.inner.location()
-        }
-        fn create(&self) -> Result<()> {
-            self.inner.create()
-        }
-        fn list(&self, tpe: FileType) -> Result<Vec<crate::backend::FileInfo>> {
-            self.inner.list(tpe)
-        }
-        fn read(&self, tpe: FileType, name: &str) -> Result<Vec<u8>> {
-            let data = self.inner.read(tpe, name)?;
-            self.count(tpe, &data);
-            Ok(data)
-        }
-        fn read_range(&self, tpe: FileType, name: &str, off: u64, len: u64) -> Result<Vec<u8>> {
-            let data = self.inner.read_range(tpe, name, off, len)?;
-            self.count(tpe, &data);
-            Ok(data)
-        }
-        fn write(&self, tpe: FileType, name: &str, data: &[u8]) -> Result<()> {
-            self.inner.write(tpe, name, data)
-        }
-        fn remove(&self, tpe: FileType, name: &str) -> Result<()> {
-            self.inner.remove(tpe, name)
-        }
-        fn stat(&self, tpe: FileType, name: &str) -> Result<u64> {
-            self.inner.stat(tpe, name)
-        }
-    }
-
     #[test]
     fn every_byte_is_read_once_header_included() {
-        let counting = Arc::new(Counting::default());
-        let (_, repo, pack, size, blobs) = one_pack_on(counting.clone());
+        use crate::backend::{Observed, Op};
+        use std::sync::atomic::{AtomicU64, Ordering};
+        let pack_bytes = Arc::new(AtomicU64::new(0));
+        let counter = Arc::clone(&pack_bytes);
+        let counting = Observed::new(MemBackend::new(), move |op: Op<'_>| {
+            if let Op::Read {
+                tpe: FileType::Pack,
+                length,
+                ..
+            }
+            | Op::ReadRange {
+                tpe: FileType::Pack,
+                length,
+                ..
+            } = op
+            {
+                counter.fetch_add(length, Ordering::Relaxed);
+            }
+        });
+        let (_, repo, pack, size, blobs) = one_pack_on(Arc::new(counting));
         for window in [5000, 1 << 30] {
-            counting
-                .pack_bytes
-                .store(0, std::sync::atomic::Ordering::Relaxed);
+            pack_bytes.store(0, Ordering::Relaxed);
             let problems = check_pack(&repo, &pack, size, blobs.clone(), window);
             assert!(problems.is_empty(), "window {window}: {problems:?}");
-            let read = counting
-                .pack_bytes
-                .load(std::sync::atomic::Ordering::Relaxed);
-            assert_eq!(read, size, "window {window}");
+            assert_eq!(pack_bytes.load(Ordering::Relaxed), size, "window {window}");
         }
     }
 

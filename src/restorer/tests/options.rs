@@ -7,60 +7,33 @@ use std::collections::BTreeMap;
 use std::os::unix::fs::MetadataExt;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::backend::{FileInfo, FileType};
-use crate::error::Result;
+use crate::backend::{FileType, Observed, Op};
 use crate::format::tree::ExtendedAttribute;
 
 use super::*;
 
-/// A memory backend that counts the pack bytes read.
-struct Counting {
-    inner: MemBackend,
-    pack_bytes: AtomicU64,
-}
-
-impl Backend for Counting {
-    fn location(&self) -> String {
-        self.inner.location()
-    }
-    fn create(&self) -> Result<()> {
-        self.inner.create()
-    }
-    fn list(&self, tpe: FileType) -> Result<Vec<FileInfo>> {
-        self.inner.list(tpe)
-    }
-    fn read(&self, tpe: FileType, name: &str) -> Result<Vec<u8>> {
-        self.inner.read(tpe, name)
-    }
-    fn read_range(&self, tpe: FileType, name: &str, offset: u64, length: u64) -> Result<Vec<u8>> {
-        if tpe == FileType::Pack {
-            self.pack_bytes.fetch_add(length, Ordering::Relaxed);
+/// A repository on a memory backend, and the count of pack bytes read from
+/// it by ranged reads.
+fn counting_repo() -> (Arc<AtomicU64>, Repository) {
+    let pack_bytes = Arc::new(AtomicU64::new(0));
+    let counter = Arc::clone(&pack_bytes);
+    let be = Observed::new(MemBackend::new(), move |op: Op<'_>| {
+        if let Op::ReadRange {
+            tpe: FileType::Pack,
+            length,
+            ..
+        } = op
+        {
+            counter.fetch_add(length, Ordering::Relaxed);
         }
-        self.inner.read_range(tpe, name, offset, length)
-    }
-    fn write(&self, tpe: FileType, name: &str, data: &[u8]) -> Result<()> {
-        self.inner.write(tpe, name, data)
-    }
-    fn remove(&self, tpe: FileType, name: &str) -> Result<()> {
-        self.inner.remove(tpe, name)
-    }
-    fn stat(&self, tpe: FileType, name: &str) -> Result<u64> {
-        self.inner.stat(tpe, name)
-    }
-}
-
-fn counting_repo() -> (Arc<Counting>, Repository) {
-    let be = Arc::new(Counting {
-        inner: MemBackend::new(),
-        pack_bytes: AtomicU64::new(0),
     });
-    let dyn_be: Arc<dyn Backend> = be.clone();
     let opts = InitOptions {
         version: 2,
         kdf: KdfParams::insecure_fast(),
         ..InitOptions::default()
     };
-    (be, Repository::init(dyn_be, b"pw", &opts).unwrap())
+    let repo = Repository::init(Arc::new(be), b"pw", &opts).unwrap();
+    (pack_bytes, repo)
 }
 
 /// Deterministic incompressible bytes.
@@ -111,7 +84,7 @@ fn opts(overwrite: Overwrite) -> RestoreOptions {
 
 #[test]
 fn rerun_finishes_an_interrupted_restore_rewriting_only_what_is_wrong() {
-    let (be, repo) = counting_repo();
+    let (pack_bytes, repo) = counting_repo();
     let blobs: Vec<Vec<u8>> = (0..4).map(|i| noise(i, 50_000)).collect();
     let parts: Vec<&[u8]> = blobs.iter().map(Vec::as_slice).collect();
     let root = root(
@@ -133,7 +106,7 @@ fn rerun_finishes_an_interrupted_restore_rewriting_only_what_is_wrong() {
     );
     assert!(events.problems.is_empty() && first.stats.is_complete());
     let expected = contents(tmp.path());
-    let read_first = be.pack_bytes.swap(0, Ordering::Relaxed);
+    let read_first = pack_bytes.swap(0, Ordering::Relaxed);
 
     // Interrupted: "big" lost its last blob but for a few bytes, of which
     // one is wrong; "small" was never written; "gone" is missing.
@@ -164,7 +137,7 @@ fn rerun_finishes_an_interrupted_restore_rewriting_only_what_is_wrong() {
         "updated in place"
     );
     // Only the last blob of "big", "small" and "gone" were fetched.
-    let read_second = be.pack_bytes.load(Ordering::Relaxed);
+    let read_second = pack_bytes.load(Ordering::Relaxed);
     assert!(
         read_second < read_first / 3,
         "{read_second} of {read_first}"
