@@ -142,6 +142,42 @@ pub fn decompress(data: &[u8], max_len: usize) -> Result<Vec<u8>> {
         // No frames at all: nothing (as restic's decoder has it).
         return Ok(Vec::new());
     }
+    with_dctx(|dctx| decompress_with(dctx, data, max_len))
+}
+
+/// Decompress a blob whose plaintext length is known (from the index) into
+/// `out`, replacing its contents: `out` ends up exactly `expected` bytes
+/// long, or this is an [`Error::Corrupt`]. One call into the reused
+/// buffer: zstd never writes past its capacity (`expected`, or more if an
+/// earlier, larger blob grew it), so memory is bounded by the caller's
+/// `expected`.
+pub fn decompress_into(data: &[u8], expected: usize, out: &mut Vec<u8>) -> Result<()> {
+    let corrupt = |reason: String| Error::corrupt("compressed data", reason);
+    out.clear();
+    if !data.is_empty() {
+        out.reserve_exact(expected);
+        with_dctx(|dctx| {
+            let zstd =
+                |code: usize| corrupt(format!("zstd: {}", zstd::zstd_safe::get_error_name(code)));
+            dctx.reset(ResetDirective::SessionOnly).map_err(zstd)?;
+            // The output buffer bounds what a frame can produce; allow
+            // any window up to zstd's 64-bit maximum.
+            dctx.set_parameter(DParameter::WindowLogMax(31))
+                .map_err(zstd)?;
+            dctx.decompress(out, data).map_err(zstd)
+        })?;
+    }
+    if out.len() != expected {
+        return Err(corrupt(format!(
+            "decompressed to {} bytes, expected {expected}",
+            out.len()
+        )));
+    }
+    Ok(())
+}
+
+/// Run `f` with this thread's decompression context.
+fn with_dctx<T>(f: impl FnOnce(&mut DCtx<'static>) -> Result<T>) -> Result<T> {
     DECOMPRESSOR.with(|cell| {
         let mut slot = cell.borrow_mut();
         let dctx = match &mut *slot {
@@ -150,7 +186,7 @@ pub fn decompress(data: &[u8], max_len: usize) -> Result<Vec<u8>> {
                 Error::corrupt("compressed data", "cannot create a zstd context")
             })?),
         };
-        decompress_with(dctx, data, max_len)
+        f(dctx)
     })
 }
 
@@ -333,6 +369,29 @@ mod tests {
         assert_eq!(decompress(&[], 10).unwrap(), b"");
         // The thread's context is reset after every failure.
         assert_eq!(decompress(&small, 1000).unwrap(), sample(1000));
+    }
+
+    #[test]
+    fn known_length_blobs_decompress_into_a_reused_buffer() {
+        let data = sample(100_000);
+        let c = compress(&data, CompressionMode::Auto).unwrap();
+        let mut out = Vec::new();
+        decompress_into(&c, data.len(), &mut out).unwrap();
+        assert_eq!(out, data);
+        // A claimed length that is wrong either way is an error, also when
+        // the reused buffer has room for more.
+        assert!(decompress_into(&c, data.len() + 1, &mut out).is_err());
+        assert!(decompress_into(&c, data.len() - 1, &mut out).is_err());
+        assert!(out.capacity() <= data.len() + 1, "bounded by the claims");
+        let bomb = compress(&vec![0u8; 8 << 20], CompressionMode::Auto).unwrap();
+        assert!(decompress_into(&bomb, 1000, &mut Vec::new()).is_err());
+        assert!(decompress_into(&c[..c.len() / 2], data.len(), &mut out).is_err());
+        // No frames: only an empty plaintext.
+        decompress_into(&[], 0, &mut out).unwrap();
+        assert!(out.is_empty());
+        assert!(decompress_into(&[], 5, &mut out).is_err());
+        decompress_into(&c, data.len(), &mut out).unwrap();
+        assert_eq!(out, data);
     }
 
     #[test]

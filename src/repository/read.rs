@@ -23,7 +23,6 @@
 //!   length above [`BULK_LIMIT`] takes the streaming decoder, which only
 //!   grows its output as real output arrives.
 
-use std::cell::RefCell;
 use std::ops::Range;
 
 use crate::backend::FileType;
@@ -226,12 +225,6 @@ fn runs(mut wanted: Vec<Wanted>) -> Vec<Vec<Wanted>> {
     out
 }
 
-thread_local! {
-    /// One zstd decompression context per thread, reused across blobs.
-    static DECOMPRESSOR: RefCell<Option<zstd::bulk::Decompressor<'static>>> =
-        const { RefCell::new(None) };
-}
-
 /// Verify and decode one blob stored as `encrypted` (its bytes in the
 /// pack), decrypting it in place. Returns where the decrypted bytes lie in
 /// `encrypted`, and for a compressed blob its decompressed plaintext; the
@@ -277,7 +270,10 @@ fn decompress(data: &[u8], len: u32, what: impl Fn() -> String) -> Result<Vec<u8
     }
     // Casts: len <= MAX_BLOB_SIZE fits in usize.
     let plain = if len <= BULK_LIMIT {
-        decompress_exact(data, len as usize).map_err(|reason| Error::corrupt(what(), reason))?
+        let mut plain = Vec::new();
+        compression::decompress_into(data, len as usize, &mut plain)
+            .map_err(|e| Error::corrupt(what(), format!("cannot decompress: {e}")))?;
+        plain
     } else {
         compression::decompress(data, len as usize)
             .map_err(|e| Error::corrupt(what(), format!("cannot decompress: {e}")))?
@@ -304,56 +300,19 @@ fn check_hash(pb: &PackBlob, plain: &[u8], what: impl Fn() -> String) -> Result<
     Ok(())
 }
 
-/// Decompress zstd frames into exactly `len` bytes.
-fn decompress_exact(data: &[u8], len: usize) -> std::result::Result<Vec<u8>, String> {
-    if data.is_empty() {
-        return if len == 0 {
-            Ok(Vec::new())
-        } else {
-            Err(format!("decompressed to 0 bytes, expected {len}"))
-        };
-    }
-    DECOMPRESSOR.with(|cell| {
-        let mut slot = cell.borrow_mut();
-        if slot.is_none() {
-            let mut d = zstd::bulk::Decompressor::new().map_err(|e| format!("zstd: {e}"))?;
-            // Windows up to 2^31 bytes, zstd's own maximum on 64-bit; the
-            // output buffer below bounds what a frame can produce anyway.
-            d.set_parameter(zstd::zstd_safe::DParameter::WindowLogMax(31))
-                .map_err(|e| format!("zstd: {e}"))?;
-            *slot = Some(d);
-        }
-        let Some(d) = slot.as_mut() else {
-            return Err("zstd: no decompression context".to_string());
-        };
-        let mut out = Vec::with_capacity(len);
-        let n = d
-            .decompress_to_buffer(data, &mut out)
-            .map_err(|e| format!("cannot decompress: {e}"))?;
-        if n != len {
-            return Err(format!("decompressed to {n} bytes, expected {len}"));
-        }
-        Ok(out)
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::backend::{Backend, MemBackend};
     use crate::blob::BlobType;
     use crate::compression::CompressionMode;
-    use crate::crypto::kdf::KdfParams;
+
     use crate::id::BlobId;
-    use crate::repository::InitOptions;
+
     use std::sync::Arc;
 
     fn init(backend: Arc<dyn Backend>) -> Repository {
-        let opts = InitOptions {
-            kdf: KdfParams::insecure_fast(),
-            ..InitOptions::default()
-        };
-        Repository::init(backend, b"pw", &opts).unwrap()
+        crate::testutil::repo_on(backend, 2)
     }
 
     fn repo(compression: CompressionMode) -> Repository {
@@ -520,15 +479,21 @@ mod tests {
     }
 
     #[test]
-    fn bulk_decompression_checks_the_claimed_length() {
+    fn decompression_checks_the_claimed_length() {
         let plain = data(3, 10_000);
         let z = zstd::bulk::compress(&plain, 3).unwrap();
-        assert_eq!(decompress_exact(&z, plain.len()).unwrap(), plain);
-        assert!(decompress_exact(&z, plain.len() - 1).is_err(), "too small");
-        assert!(decompress_exact(&z, plain.len() + 1).is_err(), "too large");
-        assert!(decompress_exact(&z[..z.len() / 2], plain.len()).is_err());
-        assert!(decompress_exact(b"not zstd at all", 100).is_err());
-        assert_eq!(decompress_exact(b"", 0).unwrap(), Vec::<u8>::new());
-        assert!(decompress_exact(b"", 1).is_err());
+        let n = plain.len() as u32;
+        let what = || "blob".to_string();
+        assert_eq!(decompress(&z, n, what).unwrap(), plain);
+        assert!(decompress(&z, n - 1, what).is_err(), "too small");
+        assert!(decompress(&z, n + 1, what).is_err(), "too large");
+        assert!(decompress(&z[..z.len() / 2], n, what).is_err());
+        assert!(decompress(b"not zstd at all", 100, what).is_err());
+        assert!(
+            decompress(&z, MAX_BLOB_SIZE + 1, what).is_err(),
+            "over the maximum"
+        );
+        assert_eq!(decompress(b"", 0, what).unwrap(), Vec::<u8>::new());
+        assert!(decompress(b"", 1, what).is_err());
     }
 }

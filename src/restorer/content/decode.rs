@@ -1,6 +1,6 @@
 //! Decrypting, decompressing and verifying data blobs in a content worker,
-//! in place in the ranged read's buffer, with one reused zstd context and
-//! output buffer per worker.
+//! in place in the ranged read's buffer, with one reused output buffer per
+//! worker.
 //!
 //! The checks are exactly those of [`crate::pack::decode_blob`] (and a test
 //! holds the two to the same results): the encrypted length must be the
@@ -15,28 +15,26 @@
 //! - a compressed blob expands into the worker's output buffer, whose
 //!   allocation is kept from blob to blob (no page faults for every new
 //!   multi-MiB buffer);
-//! - creating a zstd context per blob costs a `cpuid`, which traps to the
-//!   hypervisor on virtual machines and took a sixth of a small-file
-//!   restore's CPU time: the context is kept too.
+//! - decompression goes through [`compression::decompress_into`], which
+//!   keeps one zstd context per thread (creating one per blob costs a
+//!   `cpuid`, which traps to the hypervisor on virtual machines and took a
+//!   sixth of a small-file restore's CPU time).
 
+use crate::compression;
 use crate::crypto::{MasterKey, CIPHERTEXT_OVERHEAD};
 use crate::error::{Error, Result};
 use crate::id::{Id, PackId};
 use crate::pack::{PackBlob, MAX_BLOB_SIZE};
 
-/// A blob decoder with a reusable decompression context and buffer.
+/// A blob decoder with a reusable output buffer.
 pub(super) struct Decoder {
-    zstd: Option<zstd::bulk::Decompressor<'static>>,
     /// The last decompressed blob (at most `MAX_BLOB_SIZE` bytes).
     plain: Vec<u8>,
 }
 
 impl Decoder {
     pub fn new() -> Decoder {
-        Decoder {
-            zstd: None,
-            plain: Vec::new(),
-        }
+        Decoder { plain: Vec::new() }
     }
 
     /// The plaintext of `blob` of pack `pack`, from its `encrypted` bytes,
@@ -100,37 +98,8 @@ impl Decoder {
         expected: usize,
         what: &dyn Fn() -> String,
     ) -> Result<()> {
-        let corrupt =
-            |reason: String| Error::corrupt(what(), format!("cannot decompress: {reason}"));
-        self.plain.clear();
-        if data.is_empty() {
-            return if expected == 0 {
-                Ok(())
-            } else {
-                Err(corrupt("no compressed data".into()))
-            };
-        }
-        let zstd = match &mut self.zstd {
-            Some(zstd) => zstd,
-            empty => {
-                empty.insert(zstd::bulk::Decompressor::new().map_err(|e| corrupt(e.to_string()))?)
-            }
-        };
-        // zstd stops at the buffer's capacity: `expected`, or what an
-        // earlier blob needed; at most `MAX_BLOB_SIZE` either way.
-        self.plain.reserve_exact(expected);
-        zstd.decompress_to_buffer(data, &mut self.plain)
-            .map_err(|e| corrupt(e.to_string()))?;
-        if self.plain.len() != expected {
-            return Err(Error::corrupt(
-                what(),
-                format!(
-                    "decompressed to {} bytes, expected {expected}",
-                    self.plain.len()
-                ),
-            ));
-        }
-        Ok(())
+        compression::decompress_into(data, expected, &mut self.plain)
+            .map_err(|e| Error::corrupt(what(), format!("cannot decompress: {e}")))
     }
 }
 
