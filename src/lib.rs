@@ -33,6 +33,8 @@ pub mod pack;
 pub mod repository;
 pub mod restorer;
 pub mod stats;
+#[cfg(test)]
+pub(crate) mod testutil;
 pub mod tree;
 
 pub use blob::{BlobHandle, BlobType};

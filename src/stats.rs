@@ -213,33 +213,16 @@ impl Counter {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use super::*;
-    use crate::backend::{Backend, MemBackend};
-    use crate::crypto::kdf::KdfParams;
     use crate::format::tree::{Node, Tree};
-    use crate::repository::InitOptions;
+    use crate::testutil::{file_node, mem_repo};
 
     fn repo() -> Repository {
-        let be: Arc<dyn Backend> = Arc::new(MemBackend::new());
-        let opts = InitOptions {
-            version: 1,
-            kdf: KdfParams::insecure_fast(),
-            ..InitOptions::default()
-        };
-        Repository::init(be, b"pw", &opts).unwrap()
+        mem_repo(1).1
     }
 
     fn file(repo: &Repository, name: &str, chunks: &[&[u8]], inode: u64) -> Node {
-        let mut node = Node::new(name, NodeType::File);
-        node.content = Some(
-            chunks
-                .iter()
-                .map(|c| repo.save_blob(BlobType::Data, c).unwrap().0)
-                .collect(),
-        );
-        node.size = chunks.iter().map(|c| c.len() as u64).sum();
+        let mut node = file_node(repo, name, chunks);
         node.inode = inode;
         node
     }

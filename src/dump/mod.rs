@@ -279,7 +279,7 @@ impl Walk<'_, '_> {
                     );
                 }
             }
-            NodeType::Symlink => {
+            NodeType::Symlink | NodeType::Dir => {
                 let entry = Entry {
                     path,
                     node,
@@ -289,20 +289,10 @@ impl Walk<'_, '_> {
                     .add(&entry, &mut io::empty())
                     .map_err(write_error)?;
                 self.stats.entries += 1;
-            }
-            NodeType::Dir => {
-                let entry = Entry {
-                    path,
-                    node,
-                    blobs: Vec::new(),
-                };
-                self.archive
-                    .add(&entry, &mut io::empty())
-                    .map_err(write_error)?;
-                self.stats.entries += 1;
-                match node.subtree {
-                    Some(subtree) => self.tree(&subtree, &entry.path, depth + 1)?,
-                    None => self.problem(
+                match (&node.node_type, node.subtree) {
+                    (NodeType::Symlink, _) => {}
+                    (_, Some(subtree)) => self.tree(&subtree, &entry.path, depth + 1)?,
+                    (_, None) => self.problem(
                         format!("/{}", entry.path),
                         "directory without subtree".into(),
                     ),

@@ -8,33 +8,19 @@ use std::io::Read;
 use std::sync::Arc;
 
 use crate::backend::{Backend, FileType, MemBackend};
-use crate::crypto::kdf::KdfParams;
 use crate::format::time::GoTime;
 use crate::format::tree::{go_mode_from_unix, ExtendedAttribute, Node, NodeType, Tree};
-use crate::repository::{InitOptions, Repository};
+use crate::repository::Repository;
+use crate::testutil::{dir_node, file_node, mem_repo};
 
 use super::*;
 
 fn repo() -> (Arc<MemBackend>, Repository) {
-    let mem = Arc::new(MemBackend::new());
-    let be: Arc<dyn Backend> = mem.clone();
-    let opts = InitOptions {
-        version: 2,
-        kdf: KdfParams::insecure_fast(),
-        ..InitOptions::default()
-    };
-    (mem.clone(), Repository::init(be, b"pw", &opts).unwrap())
+    mem_repo(2)
 }
 
 fn file(repo: &Repository, name: &str, chunks: &[&[u8]], mode: u32) -> Node {
-    let mut node = Node::new(name, NodeType::File);
-    node.content = Some(
-        chunks
-            .iter()
-            .map(|c| repo.save_blob(BlobType::Data, c).unwrap().0)
-            .collect(),
-    );
-    node.size = chunks.iter().map(|c| c.len() as u64).sum();
+    let mut node = file_node(repo, name, chunks);
     node.mode = go_mode_from_unix(mode);
     node.mtime = GoTime::from_unix_utc(1_600_000_000, 0);
     node.uid = 1000;
@@ -44,8 +30,7 @@ fn file(repo: &Repository, name: &str, chunks: &[&[u8]], mode: u32) -> Node {
 }
 
 fn dir(repo: &Repository, name: &str, nodes: Vec<Node>) -> Node {
-    let mut node = Node::new(name, NodeType::Dir);
-    node.subtree = Some(repo.save_tree(&Tree { nodes }).unwrap());
+    let mut node = dir_node(repo, name, nodes);
     node.mode = go_mode_from_unix(0o040_750);
     node.mtime = GoTime::from_unix_utc(1_500_000_000, 0);
     node

@@ -4,35 +4,17 @@
 use std::sync::Arc;
 
 use super::*;
-use crate::backend::{Backend, MemBackend};
-use crate::crypto::kdf::KdfParams;
+use crate::backend::Backend;
 use crate::format::tree::{Node, NodeType, Tree};
 use crate::format::{GoTime, Snapshot};
 use crate::id::BlobId;
 use crate::maintenance::check::{self, CheckOptions, ReadDataSubset};
 use crate::pack::PackWriter;
-use crate::repository::{InitOptions, OpenOptions};
-
-/// Deterministic incompressible bytes.
-fn noise(seed: u32, len: usize) -> Vec<u8> {
-    let mut out = Vec::with_capacity(len + 32);
-    let mut block = Id::hash(&seed.to_le_bytes());
-    while out.len() < len {
-        out.extend_from_slice(&block.0);
-        block = Id::hash(&block.0);
-    }
-    out.truncate(len);
-    out
-}
+use crate::repository::OpenOptions;
+use crate::testutil::{mem_repo, noise};
 
 fn new_repo(version: u32) -> (Arc<dyn Backend>, Repository) {
-    let be: Arc<dyn Backend> = Arc::new(MemBackend::new());
-    let opts = InitOptions {
-        version,
-        kdf: KdfParams::insecure_fast(),
-        ..InitOptions::default()
-    };
-    let mut repo = Repository::init(be.clone(), b"pw", &opts).unwrap();
+    let (be, mut repo) = mem_repo(version);
     repo.set_pack_size(20_000);
     (be, repo)
 }

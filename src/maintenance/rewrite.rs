@@ -142,22 +142,15 @@ pub fn save_rewritten(
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
 
     use super::*;
-    use crate::backend::{Backend, MemBackend};
+
     use crate::blob::BlobType;
-    use crate::crypto::kdf::KdfParams;
+
     use crate::format::GoTime;
-    use crate::repository::InitOptions;
 
     fn repo() -> Repository {
-        let be: Arc<dyn Backend> = Arc::new(MemBackend::new());
-        let opts = InitOptions {
-            kdf: KdfParams::insecure_fast(),
-            ..InitOptions::default()
-        };
-        Repository::init(be, b"pw", &opts).unwrap()
+        crate::testutil::mem_repo(2).1
     }
 
     /// `/a` (file), `/d/b` (file), `/d/e/c` (file).

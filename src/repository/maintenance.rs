@@ -122,20 +122,16 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
-    use crate::backend::{Backend, MemBackend};
+    use crate::backend::Backend;
     use crate::blob::BlobType;
-    use crate::crypto::kdf::KdfParams;
+
     use crate::format::index::IndexFile;
     use crate::pack::PackWriter;
-    use crate::repository::{InitOptions, OpenOptions};
+    use crate::repository::OpenOptions;
 
     fn repo() -> (Arc<dyn Backend>, Repository) {
-        let be: Arc<dyn Backend> = Arc::new(MemBackend::new());
-        let opts = InitOptions {
-            kdf: KdfParams::insecure_fast(),
-            ..InitOptions::default()
-        };
-        (be.clone(), Repository::init(be, b"pw", &opts).unwrap())
+        let (be, repo) = crate::testutil::mem_repo(2);
+        (be, repo)
     }
 
     #[test]

@@ -4,14 +4,13 @@
 use std::sync::Arc;
 
 use super::*;
-use crate::backend::{Backend, MemBackend};
-use crate::crypto::kdf::KdfParams;
+use crate::backend::Backend;
 use crate::format::index::IndexFile;
 use crate::format::snapshot::Snapshot;
 use crate::format::time::GoTime;
 use crate::format::tree::{Node, NodeType, Tree};
 use crate::id::{BlobId, Id, SnapshotId};
-use crate::repository::InitOptions;
+use crate::testutil::{mem_repo, noise};
 
 struct Fixture {
     be: Arc<dyn Backend>,
@@ -21,18 +20,6 @@ struct Fixture {
     root: TreeId,
     sub: TreeId,
     snapshot: SnapshotId,
-}
-
-/// Incompressible bytes, different for every seed.
-fn noise(seed: u32, len: usize) -> Vec<u8> {
-    let mut out = Vec::with_capacity(len + 32);
-    let mut block = Id::hash(&seed.to_le_bytes());
-    while out.len() < len {
-        out.extend_from_slice(&block.0);
-        block = Id::hash(&block.0);
-    }
-    out.truncate(len);
-    out
 }
 
 fn file(repo: &Repository, name: &str, seeds: &[u32]) -> (Node, Vec<BlobId>) {
@@ -53,13 +40,7 @@ fn file(repo: &Repository, name: &str, seeds: &[u32]) -> (Node, Vec<BlobId>) {
 /// A snapshot of `/a`, `/b`, `/sub/c` and `/sub2` (the same tree as `sub`),
 /// stored in packs of one or two blobs each.
 fn fixture(version: u32) -> Fixture {
-    let be: Arc<dyn Backend> = Arc::new(MemBackend::new());
-    let opts = InitOptions {
-        version,
-        kdf: KdfParams::insecure_fast(),
-        ..InitOptions::default()
-    };
-    let mut repo = Repository::init(be.clone(), b"pw", &opts).unwrap();
+    let (be, mut repo) = mem_repo(version);
     repo.set_pack_size(5000);
     let mut data = Vec::new();
 

@@ -10,40 +10,24 @@ use std::ffi::OsString;
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::backend::{Backend, MemBackend};
-use crate::blob::BlobType;
-use crate::crypto::kdf::KdfParams;
+use crate::backend::MemBackend;
 use crate::filter::PatternSet;
 use crate::format::time::GoTime;
 use crate::format::tree::{go_mode_from_unix, Node, NodeType, Tree};
 use crate::id::TreeId;
-use crate::repository::{InitOptions, Repository};
+use crate::repository::Repository;
+use crate::testutil::{dir_node, file_node, mem_repo};
 
 use super::*;
 
 /// A fresh v2 repository in memory, and its backend.
 pub(super) fn repo() -> (Arc<MemBackend>, Repository) {
-    let mem = Arc::new(MemBackend::new());
-    let be: Arc<dyn Backend> = mem.clone();
-    let opts = InitOptions {
-        version: 2,
-        kdf: KdfParams::insecure_fast(),
-        ..InitOptions::default()
-    };
-    let repo = Repository::init(be, b"pw", &opts).unwrap();
-    (mem, repo)
+    mem_repo(2)
 }
 
 /// A file node whose content is `chunks`, one blob each.
 pub(super) fn file(repo: &Repository, name: &str, chunks: &[&[u8]]) -> Node {
-    let mut node = Node::new(name, NodeType::File);
-    node.content = Some(
-        chunks
-            .iter()
-            .map(|c| repo.save_blob(BlobType::Data, c).unwrap().0)
-            .collect(),
-    );
-    node.size = chunks.iter().map(|c| c.len() as u64).sum();
+    let mut node = file_node(repo, name, chunks);
     node.mode = 0o644;
     node.links = 1;
     node.mtime = GoTime::from_unix_utc(1_600_000_000, 0);
@@ -54,8 +38,7 @@ pub(super) fn file(repo: &Repository, name: &str, chunks: &[&[u8]]) -> Node {
 /// A directory node holding `nodes` (in the given order, which need not be
 /// sorted or unique: hostile trees are built with this too).
 pub(super) fn dir(repo: &Repository, name: &str, nodes: Vec<Node>) -> Node {
-    let mut node = Node::new(name, NodeType::Dir);
-    node.subtree = Some(repo.save_tree(&Tree { nodes }).unwrap());
+    let mut node = dir_node(repo, name, nodes);
     node.mode = go_mode_from_unix(0o040_755);
     node.mtime = GoTime::from_unix_utc(1_500_000_000, 0);
     node.atime = node.mtime;

@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::backend::{FileType, Observed, Op};
 use crate::format::tree::ExtendedAttribute;
+use crate::testutil::{noise, repo_on};
 
 use super::*;
 
@@ -27,26 +28,7 @@ fn counting_repo() -> (Arc<AtomicU64>, Repository) {
             counter.fetch_add(length, Ordering::Relaxed);
         }
     });
-    let opts = InitOptions {
-        version: 2,
-        kdf: KdfParams::insecure_fast(),
-        ..InitOptions::default()
-    };
-    let repo = Repository::init(Arc::new(be), b"pw", &opts).unwrap();
-    (pack_bytes, repo)
-}
-
-/// Deterministic incompressible bytes.
-fn noise(seed: u32, len: usize) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(2_654_435_761).max(1);
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            x as u8
-        })
-        .collect()
+    (pack_bytes, repo_on(Arc::new(be), 2))
 }
 
 /// Every file below `dir` with its content, by relative path.

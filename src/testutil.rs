@@ -1,0 +1,65 @@
+//! Helpers shared by the unit tests: repositories on an in-memory backend
+//! (with a cheap key derivation), incompressible test data, and tree nodes
+//! for snapshots built by hand.
+
+use std::sync::Arc;
+
+use crate::backend::{Backend, MemBackend};
+use crate::blob::BlobType;
+use crate::crypto::kdf::KdfParams;
+use crate::format::tree::{Node, NodeType, Tree};
+use crate::id::Id;
+use crate::repository::{InitOptions, Repository};
+
+/// A new repository of format `version` (1 or 2) on `backend`, password
+/// `pw`.
+pub(crate) fn repo_on(backend: Arc<dyn Backend>, version: u32) -> Repository {
+    let opts = InitOptions {
+        version,
+        kdf: KdfParams::insecure_fast(),
+        ..InitOptions::default()
+    };
+    Repository::init(backend, b"pw", &opts).expect("init a memory repository")
+}
+
+/// A new repository of format `version` in memory, and its backend.
+pub(crate) fn mem_repo(version: u32) -> (Arc<MemBackend>, Repository) {
+    let mem = Arc::new(MemBackend::new());
+    let repo = repo_on(mem.clone(), version);
+    (mem, repo)
+}
+
+/// `len` incompressible bytes, different for every seed.
+pub(crate) fn noise(seed: u32, len: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(len + 32);
+    let mut block = Id::hash(&seed.to_le_bytes());
+    while out.len() < len {
+        out.extend_from_slice(&block.0);
+        block = Id::hash(&block.0);
+    }
+    out.truncate(len);
+    out
+}
+
+/// A file node whose content is `chunks`, one data blob each (saved in
+/// `repo`), with its size; every other field is left at its default.
+pub(crate) fn file_node(repo: &Repository, name: &str, chunks: &[&[u8]]) -> Node {
+    let mut node = Node::new(name, NodeType::File);
+    node.content = Some(
+        chunks
+            .iter()
+            .map(|c| repo.save_blob(BlobType::Data, c).expect("save a blob").0)
+            .collect(),
+    );
+    node.size = chunks.iter().map(|c| c.len() as u64).sum();
+    node
+}
+
+/// A directory node whose subtree holds `nodes` as given (neither sorted
+/// nor checked, so hostile trees can be built too); every other field is
+/// left at its default.
+pub(crate) fn dir_node(repo: &Repository, name: &str, nodes: Vec<Node>) -> Node {
+    let mut node = Node::new(name, NodeType::Dir);
+    node.subtree = Some(repo.save_tree(&Tree { nodes }).expect("save a tree"));
+    node
+}
