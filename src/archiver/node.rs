@@ -61,13 +61,7 @@ impl NodeFactory {
         }
         let mut node = Node::new(name, node_type);
         node.mode = go_mode_from_unix(meta.mode());
-        node.mtime = GoTime::from_unix(meta.mtime(), nanos(meta.mtime_nsec()));
-        node.ctime = GoTime::from_unix(meta.ctime(), nanos(meta.ctime_nsec()));
-        node.atime = if self.with_atime {
-            GoTime::from_unix(meta.atime(), nanos(meta.atime_nsec()))
-        } else {
-            node.mtime
-        };
+        self.set_times(&mut node, meta);
         node.uid = meta.uid();
         node.gid = meta.gid();
         node.user = self.user_name(meta.uid());
@@ -100,6 +94,13 @@ impl NodeFactory {
     /// Update a file node's size and times from a newer `fstat` of the
     /// same file (after it changed while being read).
     pub fn refresh_file(&self, node: &mut Node, meta: &Metadata) {
+        self.set_times(node, meta);
+        node.size = meta.size();
+        node.links = meta.nlink();
+    }
+
+    /// mtime, ctime, and atime (the mtime unless `--with-atime`).
+    fn set_times(&self, node: &mut Node, meta: &Metadata) {
         node.mtime = GoTime::from_unix(meta.mtime(), nanos(meta.mtime_nsec()));
         node.ctime = GoTime::from_unix(meta.ctime(), nanos(meta.ctime_nsec()));
         node.atime = if self.with_atime {
@@ -107,8 +108,6 @@ impl NodeFactory {
         } else {
             node.mtime
         };
-        node.size = meta.size();
-        node.links = meta.nlink();
     }
 
     fn user_name(&self, uid: u32) -> String {
