@@ -300,17 +300,24 @@ fn status_text(s: &ProgressState, elapsed: Duration) -> String {
         s.files_total,
         format_bytes(s.bytes_total)
     );
-    if s.files_skipped > 0 {
-        line += &format!(
-            ", skipped {} files/dirs {}",
-            s.files_skipped,
-            format_bytes(s.bytes_skipped)
+    line += &skipped_and_deleted(s.files_skipped, s.bytes_skipped, s.files_deleted);
+    line
+}
+
+/// restic's tail of status and summary lines: what was skipped and
+/// deleted, if anything.
+fn skipped_and_deleted(files_skipped: u64, bytes_skipped: u64, files_deleted: u64) -> String {
+    let mut tail = String::new();
+    if files_skipped > 0 {
+        tail += &format!(
+            ", skipped {files_skipped} files/dirs {}",
+            format_bytes(bytes_skipped)
         );
     }
-    if s.files_deleted > 0 {
-        line += &format!(", deleted {} files/dirs", s.files_deleted);
+    if files_deleted > 0 {
+        tail += &format!(", deleted {files_deleted} files/dirs");
     }
-    line
+    tail
 }
 
 pub fn run(ctx: &Context, args: Args) -> Result<()> {
@@ -482,16 +489,11 @@ fn print_summary(
                 format_duration(elapsed)
             )
         };
-    if stats.files_skipped > 0 {
-        summary += &format!(
-            ", skipped {} files/dirs {}",
-            stats.files_skipped,
-            format_bytes(stats.bytes_skipped)
-        );
-    }
-    if stats.files_deleted > 0 {
-        summary += &format!(", deleted {} files/dirs", stats.files_deleted);
-    }
+    summary += &skipped_and_deleted(
+        stats.files_skipped,
+        stats.bytes_skipped,
+        stats.files_deleted,
+    );
     println!("{summary}");
     Ok(())
 }
