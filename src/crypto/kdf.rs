@@ -120,14 +120,17 @@ impl KdfParams {
 }
 
 /// Derive the user key for `password`: scrypt to 64 bytes, split as
-/// encryption key (32), MAC `k` (16), MAC `r` (16).
+/// encryption key (32), MAC `k` (16), MAC `r` (16). The `p` lanes run in
+/// parallel (scrypt's `parallel` feature), so restic's calibrated keys
+/// (`p = 4`) open in about half the time on two cores, at the cost of one
+/// lane's memory (`128·r·N`) per busy core.
 pub fn derive_user_key(password: &[u8], params: &KdfParams) -> Result<MasterKey> {
     params.validate()?;
     let unsupported = |reason: String| Error::Unsupported {
         what: "scrypt parameters".into(),
         value: reason,
     };
-    let scrypt_params = scrypt::Params::new(params.log_n(), params.r, params.p, 64)
+    let scrypt_params = scrypt::Params::new(params.log_n(), params.r, params.p)
         .map_err(|e| unsupported(e.to_string()))?;
     let mut out = [0u8; 64];
     scrypt::scrypt(password, &params.salt, &scrypt_params, &mut out)
