@@ -120,10 +120,9 @@ impl KdfParams {
 }
 
 /// Derive the user key for `password`: scrypt to 64 bytes, split as
-/// encryption key (32), MAC `k` (16), MAC `r` (16). The `p` lanes run in
-/// parallel (scrypt's `parallel` feature), so restic's calibrated keys
-/// (`p = 4`) open in about half the time on two cores, at the cost of one
-/// lane's memory (`128·r·N`) per busy core.
+/// encryption key (32), MAC `k` (16), MAC `r` (16). The `p` lanes run one
+/// after another on this thread, reusing one `128·r·N` buffer, as restic
+/// does (see Cargo.toml for why not in parallel).
 pub fn derive_user_key(password: &[u8], params: &KdfParams) -> Result<MasterKey> {
     params.validate()?;
     let unsupported = |reason: String| Error::Unsupported {
