@@ -1,19 +1,18 @@
-//! Caches of decoded repository objects, bounded in bytes.
+//! The cache of decoded data blobs, bounded in bytes (decoded trees have
+//! their own, [`crate::trees`]).
 //!
-//! - [`BlobCache`]: data blob plaintexts, weighted by their length. Blobs
-//!   are loaded one at a time by readers ([`BlobCache::get`]) or many at a
-//!   time by read-ahead ([`BlobCache::load_many`], which reads neighbours in
-//!   a pack with one request). A blob being loaded is *in flight*: anyone
-//!   else wanting it waits for that load instead of starting another, so no
-//!   blob is ever fetched and decoded twice at the same time.
-//! - [`TreeCache`]: decoded trees, weighted by an estimate of their size in
-//!   memory (moka's own per-key load deduplication).
+//! [`BlobCache`] holds data blob plaintexts, weighted by their length.
+//! Blobs are loaded one at a time by readers ([`BlobCache::get`]) or many
+//! at a time by read-ahead ([`BlobCache::load_many`], which reads
+//! neighbours in a pack with one request). A blob being loaded is *in
+//! flight*: anyone else wanting it waits for that load instead of starting
+//! another, so no blob is ever fetched and decoded twice at the same time.
 //!
 //! A blob's plaintext is kept in the buffer the repository decoded it in
 //! ([`Blob`]): a blob stored uncompressed stays where it was read and
 //! decrypted, without a copy.
 //!
-//! Both evict the least recently used entries. Not moka's default
+//! The cache evicts the least recently used entries. Not moka's default
 //! (TinyLFU), whose admission test turns away new entries that were used
 //! less often than the ones they would evict: once a file bigger than the
 //! cache has streamed through, every blob read ahead would be dropped on
@@ -26,9 +25,8 @@ use std::collections::HashMap;
 use std::ops::{Deref, Range};
 use std::sync::Arc;
 
-use cairn_core::format::tree::Tree;
 use cairn_core::repository::Repository;
-use cairn_core::{BlobHandle, BlobId, BlobType, TreeId};
+use cairn_core::{BlobHandle, BlobId, BlobType};
 use moka::policy::EvictionPolicy;
 use moka::sync::Cache;
 use parking_lot::{Condvar, Mutex};
@@ -142,14 +140,9 @@ impl Drop for Claim<'_> {
 impl BlobCache {
     /// A cache holding at most `capacity` bytes of blob data.
     pub fn new(repo: Arc<Repository>, capacity: u64) -> Self {
-        let cache = Cache::builder()
-            .max_capacity(capacity)
-            .weigher(|_, v: &BlobData| u32::try_from(v.footprint()).unwrap_or(u32::MAX))
-            .eviction_policy(EvictionPolicy::lru())
-            .build();
         BlobCache {
             repo,
-            cache,
+            cache: lru(capacity, |v: &BlobData| v.footprint()),
             inflight: Mutex::new(HashMap::new()),
         }
     }
@@ -251,106 +244,28 @@ impl BlobCache {
     }
 }
 
-/// Decoded trees, at most about `capacity` bytes.
-pub struct TreeCache {
-    repo: Arc<Repository>,
-    cache: Cache<TreeId, Arc<Tree>>,
-}
-
-impl TreeCache {
-    /// A cache holding about `capacity` bytes of decoded trees.
-    pub fn new(repo: Arc<Repository>, capacity: u64) -> Self {
-        let cache = Cache::builder()
-            .max_capacity(capacity)
-            .weigher(|_, t: &Arc<Tree>| u32::try_from(tree_weight(t)).unwrap_or(u32::MAX))
-            .eviction_policy(EvictionPolicy::lru())
-            .build();
-        TreeCache { repo, cache }
-    }
-
-    /// The decoded tree, from the cache or loaded.
-    pub fn get(&self, id: &TreeId) -> FsResult<Arc<Tree>> {
-        let repo = &self.repo;
-        Ok(self.cache.try_get_with(*id, || {
-            load_tree(repo, id)
-                .map(Arc::new)
-                .inspect_err(|e| log_blob_error(repo, BlobType::Tree, &BlobId::from(*id), e))
-        })?)
-    }
-
-    /// Load the trees of `ids` that are not cached, with as few backend
-    /// reads as possible (the subdirectories of a directory being listed:
-    /// their trees usually lie side by side in one pack). Failures are left
-    /// for [`get`](Self::get) to meet and report.
-    pub fn load_many(&self, ids: impl IntoIterator<Item = TreeId>) {
-        let mut handles: Vec<BlobHandle> = ids
-            .into_iter()
-            .filter(|id| !self.cache.contains_key(id))
-            .map(|id| BlobHandle::new(BlobType::Tree, BlobId::from(id)))
-            .collect();
-        handles.sort_unstable_by_key(|h| h.id);
-        handles.dedup();
-        if handles.len() < 2 {
-            // One tree alone gains nothing from a batch.
-            return;
-        }
-        let loaded = self.repo.load_blobs(&handles);
-        for (handle, data) in handles.iter().zip(loaded) {
-            let id = TreeId::from(handle.id);
-            if let Ok(tree) = data.and_then(|d| parse_tree(&id, &d)) {
-                self.cache.insert(id, Arc::new(tree));
-            }
-        }
-    }
-
-    /// True if the tree is cached (for tests).
-    pub fn contains(&self, id: &TreeId) -> bool {
-        self.cache.contains_key(id)
-    }
-
-    /// Forget every cached tree (after the index was reloaded).
-    pub fn clear(&self) {
-        self.cache.invalidate_all();
-    }
-}
-
-/// Load and parse a tree through the batched read path (which reuses its
-/// decompression context instead of making one per blob).
-fn load_tree(repo: &Repository, id: &TreeId) -> cairn_core::Result<Tree> {
-    let handle = BlobHandle::new(BlobType::Tree, BlobId::from(*id));
-    let data = repo
-        .load_blobs(&[handle])
-        .pop()
-        .unwrap_or_else(|| Err(cairn_core::Error::BlobNotInIndex(handle.id.to_string())))?;
-    parse_tree(id, &data)
-}
-
-fn parse_tree(id: &TreeId, data: &[u8]) -> cairn_core::Result<Tree> {
-    Tree::from_json(data).map_err(|e| cairn_core::Error::corrupt(format!("tree {id}"), e))
-}
-
-/// An estimate of a decoded tree's heap size.
-fn tree_weight(tree: &Tree) -> usize {
-    tree.nodes
-        .iter()
-        .map(|n| {
-            std::mem::size_of_val(n)
-                + n.name.len()
-                + n.link_target.len()
-                + n.user.len()
-                + n.group.len()
-                + n.content().len() * 32
-                + n.extended_attributes
-                    .iter()
-                    .map(|a| a.name.len() + a.value.len() + 48)
-                    .sum::<usize>()
-        })
-        .sum::<usize>()
-        + 64
+/// A cache of about `capacity` bytes, each value weighing `weight` bytes,
+/// evicting the least recently used (see the module doc for why not
+/// moka's default policy).
+pub(crate) fn lru<K, V>(capacity: u64, weight: fn(&V) -> usize) -> Cache<K, V>
+where
+    K: std::hash::Hash + Eq + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+{
+    Cache::builder()
+        .max_capacity(capacity)
+        .weigher(move |_, v: &V| u32::try_from(weight(v)).unwrap_or(u32::MAX))
+        .eviction_policy(EvictionPolicy::lru())
+        .build()
 }
 
 /// Log a failed load naming the blob and the pack the index puts it in.
-fn log_blob_error(repo: &Repository, tpe: BlobType, id: &BlobId, err: &cairn_core::Error) {
+pub(crate) fn log_blob_error(
+    repo: &Repository,
+    tpe: BlobType,
+    id: &BlobId,
+    err: &cairn_core::Error,
+) {
     match repo.lookup(&BlobHandle::new(tpe, *id)) {
         Some(entry) => log::error!("{tpe} blob {id} in pack {}: {err}", entry.pack),
         None => log::error!("{tpe} blob {id} (in no pack): {err}"),
@@ -415,35 +330,6 @@ mod tests {
         assert!(cache.contains(&ids[2]) && cache.contains(&ids[3]));
         assert_eq!(cache.get(&ids[1]).unwrap()[..], blobs[1][..]);
         assert!(cache.contains(&ids[1]));
-    }
-
-    #[test]
-    fn trees_load_in_batches() {
-        let opts = InitOptions {
-            kdf: KdfParams::insecure_fast(),
-            ..InitOptions::default()
-        };
-        let repo = Repository::init(Arc::new(MemBackend::new()), b"pw", &opts).unwrap();
-        let trees: Vec<Tree> = ["a", "b", "c"]
-            .iter()
-            .map(|name| Tree {
-                nodes: vec![cairn_core::format::tree::Node::new(
-                    name,
-                    cairn_core::format::tree::NodeType::Fifo,
-                )],
-            })
-            .collect();
-        let ids: Vec<TreeId> = trees.iter().map(|t| repo.save_tree(t).unwrap()).collect();
-        repo.flush().unwrap();
-        let cache = TreeCache::new(Arc::new(repo), 1 << 20);
-        let unknown = TreeId::from(BlobId(cairn_core::Id::hash(b"no such tree")));
-        cache.load_many(ids[..2].iter().copied().chain([ids[0], unknown]));
-        assert!(cache.contains(&ids[0]) && cache.contains(&ids[1]));
-        assert!(!cache.contains(&ids[2]) && !cache.contains(&unknown));
-        for (id, tree) in ids.iter().zip(&trees) {
-            assert_eq!(cache.get(id).unwrap().nodes[0].name, tree.nodes[0].name);
-        }
-        assert!(cache.get(&unknown).is_err());
     }
 
     #[test]

@@ -26,6 +26,7 @@
 
 use std::collections::HashMap;
 use std::ffi::OsString;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::ops::{Deref, Range};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -290,9 +291,35 @@ struct Slot {
 /// A hard-linked node: (view, device_id, inode).
 type HardlinkKey = (Ino, u64, u64);
 
+/// Hashes inode numbers with one multiplication instead of SipHash: the
+/// table is consulted for every entry of every listing, and its keys are
+/// the mount's own numbers (consecutive, not chosen by anyone outside).
+#[derive(Default)]
+struct InoHasher(u64);
+
+impl Hasher for InoHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.write_u64(self.0.rotate_left(8) ^ u64::from(*b));
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        // Fibonacci hashing: an odd multiplier keeps consecutive numbers
+        // distinct in the low bits and mixes them into the high ones.
+        self.0 = n.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+type InoMap<V> = HashMap<Ino, V, BuildHasherDefault<InoHasher>>;
+
 /// The live inodes, plus what keeps their numbers stable.
 pub struct InodeTable {
-    live: RwLock<HashMap<Ino, Slot>>,
+    live: RwLock<InoMap<Slot>>,
     /// Next free number.
     next: AtomicU64,
     /// Directory → (first number of its children's block, block length).
@@ -306,7 +333,7 @@ impl InodeTable {
     pub fn new(root_time: GoTime) -> Self {
         let root = Entry::new(Ino::ROOT, Kind::Virtual { time: root_time });
         root.set_children(Vec::new());
-        let mut live = HashMap::new();
+        let mut live = InoMap::default();
         live.insert(
             Ino::ROOT,
             Slot {

@@ -23,12 +23,13 @@ use fuser::{FileAttr, FileType};
 use parking_lot::{Mutex, RwLock};
 
 use crate::attr::{self, Owner};
-use crate::cache::{BlobCache, TreeCache};
+use crate::cache::BlobCache;
 use crate::error::{FsError, FsResult};
 use crate::file::{OpenFile, Prefetcher, ReadData};
 use crate::history::{self, HistItem, HistSources};
 use crate::inode::{find_child, sorted, Child, Entry, Ino, InodeTable, Kind, NodeRef};
 use crate::layout::LATEST;
+use crate::trees::{TreeAhead, TreeCache};
 use crate::view::ViewState;
 use crate::MountOptions;
 
@@ -70,7 +71,8 @@ pub struct ReadLayer {
     owner: Owner,
     pub(crate) started: GoTime,
     pub(crate) inodes: InodeTable,
-    trees: TreeCache,
+    trees: Arc<TreeCache>,
+    tree_ahead: TreeAhead,
     blobs: Arc<BlobCache>,
     prefetch: Prefetcher,
     pub(crate) state: Mutex<ViewState>,
@@ -85,8 +87,10 @@ impl ReadLayer {
         let blobs = Arc::new(BlobCache::new(repo.clone(), opts.cache_size));
         let prefetch = Prefetcher::new(blobs.clone(), opts.readahead_threads);
         let started = GoTime::now();
+        let trees = Arc::new(TreeCache::new(repo.clone(), opts.tree_cache_size));
         let layer = ReadLayer {
-            trees: TreeCache::new(repo.clone(), opts.tree_cache_size),
+            tree_ahead: TreeAhead::new(trees.clone(), opts.readahead > 0),
+            trees,
             owner: Owner {
                 root: opts.owner_root,
                 uid: nix::unistd::getuid().as_raw(),
@@ -108,6 +112,12 @@ impl ReadLayer {
     /// The blob cache (for statistics and tests).
     pub fn blob_cache(&self) -> &BlobCache {
         &self.blobs
+    }
+
+    /// Wait until the trees queued for read-ahead so far are loaded (for
+    /// tests).
+    pub fn settle_tree_ahead(&self) {
+        self.tree_ahead.settle();
     }
 
     /// Number of live inodes (made-up entries plus what the kernel holds).
@@ -360,10 +370,17 @@ impl ReadLayer {
                     Some(a) => a,
                     None => *own.insert(self.attr_of(ino, dir)?),
                 },
-                Some(c) => match self.inodes.get(c.ino) {
-                    Some(live) => self.attr_of(c.ino, &live)?,
-                    None => self.attr_of(c.ino, &Entry::new(ino, c.kind.clone()))?,
-                },
+                // Counted now, given back unless the reply takes it.
+                Some(c) => {
+                    let live = self.inodes.remember(ino, c);
+                    match self.attr_of(c.ino, &live) {
+                        Ok(a) => a,
+                        Err(e) => {
+                            self.inodes.forget(c.ino, 1);
+                            return Err(e);
+                        }
+                    }
+                }
             };
             let e = DirEntryPlus {
                 entry: DirEntry {
@@ -376,8 +393,8 @@ impl ReadLayer {
                 ttl,
             };
             let full = add(&e);
-            if let (false, Some(c)) = (full, child) {
-                self.inodes.remember(ino, c);
+            if let (true, Some(c)) = (full, child) {
+                self.inodes.forget(c.ino, 1);
             }
             Ok(full)
         })
@@ -386,7 +403,8 @@ impl ReadLayer {
     /// Before listing directory `ino` with attributes from `offset` on:
     /// load the trees of its subdirectories among the next
     /// [`LISTING_BATCH`] entries (their link counts need them) in one batch
-    /// instead of one read each.
+    /// instead of one read each, then queue theirs ([`TreeAhead`]: one
+    /// level further down, for a walk that descends).
     fn load_subdir_trees(&self, ino: Ino, offset: u64) {
         // Errors are left for the listing to report.
         let Ok(entry) = self.entry(ino) else { return };
@@ -395,15 +413,29 @@ impl ReadLayer {
         };
         let skip = usize::try_from(offset.saturating_sub(2)).unwrap_or(usize::MAX);
         let next = children.iter().skip(skip).take(LISTING_BATCH);
-        let subtrees = next.filter_map(|c| match &c.kind {
-            Kind::Node { node, .. } if node.is_dir() => {
-                // An expanded directory counts its children without its tree.
-                let expanded = self.inodes.get(c.ino).and_then(|e| e.children());
-                node.subtree.filter(|_| expanded.is_none())
-            }
-            _ => None,
-        });
-        self.trees.load_many(subtrees);
+        let subtrees: Vec<TreeId> = next
+            .filter_map(|c| match &c.kind {
+                Kind::Node { node, .. } if node.is_dir() => {
+                    // An expanded directory counts its children without
+                    // its tree (and its subdirectories were queued then).
+                    let expanded = self.inodes.get(c.ino).and_then(|e| e.children());
+                    node.subtree.filter(|_| expanded.is_none())
+                }
+                _ => None,
+            })
+            .collect();
+        self.trees.load_many(subtrees.iter().copied());
+        self.tree_ahead.fetch(subtrees.iter().filter_map(|id| {
+            // Not loaded: it failed, and the listing reports that.
+            let tree = self.trees.loaded(id)?;
+            let below: Vec<TreeId> = tree
+                .nodes
+                .iter()
+                .filter(|n| n.is_dir())
+                .filter_map(|n| n.subtree)
+                .collect();
+            (!below.is_empty()).then_some(below)
+        }));
     }
 
     /// All entries of a directory from `offset` on, with attributes (each

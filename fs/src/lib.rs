@@ -21,8 +21,8 @@
 //!
 //! # Layers
 //! - [`layer::ReadLayer`]: every operation as a plain method (tested
-//!   without a kernel), on top of [`cache`] (blob and tree caches bounded in
-//!   bytes, batched loads), [`file`] (blob offsets, reads, read-ahead),
+//!   without a kernel), on top of [`cache`] and [`trees`] (blob and tree
+//!   caches bounded in bytes, batched loads, tree read-ahead), [`file`] (blob offsets, reads, read-ahead),
 //!   [`attr`] (stat data), [`inode`] (the inode table) and
 //!   [`layout`]/[`history`]/`view` (the made-up directories);
 //! - [`adapter::Adapter`]: the `fuser::Filesystem` impl, translation only;
@@ -40,6 +40,7 @@ pub mod layer;
 pub mod layout;
 mod session;
 pub mod timefmt;
+pub mod trees;
 mod view;
 
 use std::time::Duration;

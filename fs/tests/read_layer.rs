@@ -549,6 +549,59 @@ fn listing_loads_the_subdirectory_trees_in_one_read() {
     );
 }
 
+/// A snapshot `root → d0..d3 → e0..e2 → one fifo` in a counting
+/// repository, and the layer over it (`readahead` as given).
+fn three_levels(readahead: u64) -> (Arc<AtomicUsize>, ReadLayer) {
+    let (pack_reads, repo) = counting_repo();
+    let dir = |name: String, tree: Option<TreeId>| {
+        let mut d = Node::new(name, NodeType::Dir);
+        d.subtree = tree;
+        d
+    };
+    let mut root = Tree::new();
+    for i in 0..4 {
+        let mut sub = Tree::new();
+        for j in 0..3 {
+            let mut leaf = Tree::new();
+            leaf.insert(Node::new(format!("fifo{i}{j}"), NodeType::Fifo))
+                .unwrap();
+            let leaf = repo.save_tree(&leaf).unwrap();
+            sub.insert(dir(format!("e{j}"), Some(leaf))).unwrap();
+        }
+        let sub = repo.save_tree(&sub).unwrap();
+        root.insert(dir(format!("d{i}"), Some(sub))).unwrap();
+    }
+    let root = repo.save_tree(&root).unwrap();
+    repo.flush().unwrap();
+    snapshot(&repo, root, "2024-01-01T10:00:00Z", "h");
+    let opts = MountOptions {
+        readahead,
+        ..MountOptions::default()
+    };
+    (pack_reads, ReadLayer::new(Arc::new(repo), opts).unwrap())
+}
+
+#[test]
+fn listing_reads_the_trees_one_level_further_down_ahead() {
+    for readahead in [0, 32 << 20] {
+        let (pack_reads, l) = three_levels(readahead);
+        let top = lookup(&l, "snapshots/2024-01-01T10:00:00Z");
+        let listed = l.readdirplus(top, 0).unwrap();
+        assert_eq!(listed.len(), 6);
+        assert!(listed[2..].iter().all(|e| e.attr.nlink == 5));
+        l.settle_tree_ahead();
+        // Descending into d2: its listing needs the trees of e0..e2 (link
+        // counts), which read-ahead has loaded already.
+        let before = pack_reads.load(Ordering::SeqCst);
+        let d2 = l.readdirplus(listed[4].entry.ino, 0).unwrap();
+        assert_eq!(d2.len(), 5);
+        assert!(d2[2..].iter().all(|e| e.attr.nlink == 2));
+        let reads = pack_reads.load(Ordering::SeqCst) - before;
+        assert_eq!(reads, usize::from(readahead == 0), "readahead {readahead}");
+        assert_eq!(names(&l, d2[4].entry.ino), [".", "..", "fifo22"]);
+    }
+}
+
 #[test]
 fn streaming_a_big_file_drops_what_it_passed() {
     const MIB: usize = 1 << 20;
