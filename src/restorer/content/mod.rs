@@ -3,11 +3,15 @@
 //!
 //! [`schedule`] turns the plan's blob slots into one job per pack (each
 //! needed blob once, with all its destinations, sorted by offset), cut
-//! into ranged reads of neighbouring blobs; [`worker`]s take the reads one
-//! at a time, decrypt, verify and decompress each blob once, and write it
-//! with positioned writes into every file that needs it. So each pack
-//! is read once (in ranges), a blob shared by many files is fetched once,
-//! and many files are written at once.
+//! into ranged reads of neighbouring blobs. Two fetcher threads read them
+//! in schedule order and hand them over through a short bounded queue;
+//! [`worker`]s (one per core) take them one at a time, decrypt, verify and
+//! decompress each blob once ([`decode`], [`frame`]), and write it with
+//! positioned writes into every file that needs it ([`write`]). So each
+//! pack is read once (in ranges), a blob shared by many files is fetched
+//! once, many files are written at once, and the workers, which are
+//! CPU-bound, do not wait for the disk while reads are queued: the
+//! fetchers keep the next reads in flight.
 //!
 //! Contract (what the rest of the restore relies on):
 //! - a blob is written only after its MAC, length and hash were checked; a
@@ -16,13 +20,17 @@
 //!   (`open_beneath`) and must be regular files;
 //! - output: per file plan, whether every needed blob was written; one
 //!   reported problem per incomplete file;
-//! - memory: the schedule (a small record per slot, like the plan) plus,
-//!   per worker, one ranged read of at most 4 MiB (or one larger blob) and
-//!   one decoded blob; never the data of a whole file or pack.
+//! - memory: the schedule (a small record per slot, like the plan) plus
+//!   ranged reads of at most 4 MiB (or one larger blob) — one per fetcher,
+//!   one per queue place (as many as workers) and one per worker — and
+//!   one decompressed blob per worker; never the data of a whole file or
+//!   pack.
 
 mod decode;
+mod frame;
 mod schedule;
 mod worker;
+mod write;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
@@ -33,6 +41,7 @@ use super::fsops::DirHandle;
 use super::options::{Progress, RestoreOptions};
 use super::plan::Plan;
 use super::Reporter;
+use write::Fill;
 
 /// What stage 3 achieved.
 pub(crate) struct Written {
@@ -47,11 +56,16 @@ pub(crate) struct Written {
     pub bytes: u64,
 }
 
-/// Threads used when the options leave it to us: I/O and CPU overlap, so
-/// a few more than the cores, but not many more.
+/// Workers used when the options leave it to us: one per core (they wait
+/// for no read the fetchers have queued), at least two (a worker may
+/// still block creating a file or on its inode lock).
 fn default_workers() -> usize {
-    std::thread::available_parallelism().map_or(4, |n| (n.get() * 2).clamp(2, 8))
+    std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 8))
 }
+
+/// Threads reading packs for the workers: two keep a local disk busy
+/// (one waits while the other's read completes) for little CPU.
+const FETCHERS: usize = 2;
 
 /// Write the content of every file that needs some.
 pub(crate) fn write_contents(
@@ -91,8 +105,14 @@ pub(crate) fn write_contents(
             .map(|&n| AtomicUsize::new(n))
             .collect(),
         failed,
-        sparse: (0..count)
-            .map(|k| opts.sparse && prepared.todo[k] == Todo::All)
+        fill: prepared
+            .todo
+            .iter()
+            .map(|todo| match todo {
+                Todo::All if opts.sparse => Fill::Sparse,
+                Todo::All => Fill::New,
+                _ => Fill::Write,
+            })
             .collect(),
         lazy: &prepared.lazy,
         finished: (0..count).map(|_| AtomicBool::new(false)).collect(),
@@ -113,12 +133,20 @@ pub(crate) fn write_contents(
         n => n,
     }
     .min(schedule.reads.len());
+    let fetchers = FETCHERS.min(schedule.reads.len());
     let (tx, rx) = crossbeam_channel::unbounded::<worker::Failure>();
+    let (fetched_tx, fetched_rx) = crossbeam_channel::bounded::<worker::Fetched>(workers);
     std::thread::scope(|scope| {
-        for _ in 0..workers {
-            let (shared, tx) = (&shared, tx.clone());
-            scope.spawn(move || worker::run(shared, &tx));
+        for _ in 0..fetchers {
+            let (shared, out) = (&shared, fetched_tx.clone());
+            scope.spawn(move || worker::fetch(shared, &out));
         }
+        drop(fetched_tx);
+        for _ in 0..workers {
+            let (shared, reads, tx) = (&shared, fetched_rx.clone(), tx.clone());
+            scope.spawn(move || worker::run(shared, &reads, &tx));
+        }
+        drop(fetched_rx);
         drop(tx);
         for failure in rx {
             let location = plan.location(plan.files[failure.file].item);

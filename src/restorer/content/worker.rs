@@ -1,6 +1,7 @@
-//! One content worker: take the next ranged read of a pack, decrypt,
-//! verify and decompress each blob in it once, and write it with
-//! positioned writes at every place it goes.
+//! The content stage's threads: fetchers ([`fetch`]) read the schedule's
+//! ranged reads in order and queue them; workers ([`run`]) take the next
+//! queued read, decrypt, verify and decompress each blob in it once, and
+//! write it with positioned writes at every place it goes.
 //!
 //! A blob is written only after [`decode_blob`] checked its MAC, length and
 //! hash. A blob that fails is tried from the index's other copies; if all
@@ -17,14 +18,14 @@
 //! just fails its MAC).
 //!
 //! Memory per worker: one ranged read (at most `MAX_RUN`, or one blob if
-//! larger), one decompressed blob, and a few open files ([`OPEN_FILES`]).
+//! larger), one decompressed blob, and a few open files ([`OPEN_FILES`]);
+//! per fetcher and queue place, one ranged read.
 
 use std::fs::File;
 use std::os::fd::AsFd;
-use std::os::unix::fs::FileExt;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
-use crossbeam_channel::Sender;
+use crossbeam_channel::{Receiver, Sender};
 
 use crate::backend::FileType;
 use crate::repository::Repository;
@@ -33,13 +34,12 @@ use super::super::fsops::{open_dir_beneath, Access, DirHandle};
 use super::super::metadata::{apply_to_file, Owners};
 use super::super::options::{Progress, RestoreOptions};
 use super::super::plan::Plan;
-use super::decode::Decoder;
+use super::decode::{Decoder, Plain};
 use super::schedule::{BlobJob, PackJob, Schedule};
+use super::write::{write_at, Fill};
 
 /// Files a worker keeps open between writes.
 const OPEN_FILES: usize = 16;
-/// Block size for finding zero runs in sparse mode.
-const SPARSE_BLOCK: u64 = 4096;
 
 /// What every worker shares.
 pub(super) struct Shared<'a> {
@@ -52,8 +52,8 @@ pub(super) struct Shared<'a> {
     pub remaining: Vec<AtomicUsize>,
     /// Per file plan: something failed.
     pub failed: Vec<AtomicBool>,
-    /// Per file plan: holes may be left (a new file with `--sparse`).
-    pub sparse: Vec<bool>,
+    /// Per file plan: how blobs are written into it.
+    pub fill: Vec<Fill>,
     /// Per file plan: the file is created on first open.
     pub lazy: &'a [bool],
     /// Per file plan: finished with its metadata.
@@ -99,7 +99,7 @@ impl Shared<'_> {
         let meta = &self.plan.items[self.plan.files[file].item].meta;
         let ids = open.owners.ids(self.plan, meta);
         let handle = open.get(self, file)?;
-        if self.sparse[file] {
+        if self.fill[file] == Fill::Sparse {
             handle
                 .set_len(size)
                 .map_err(|e| format!("setting its size: {e}"))?;
@@ -114,14 +114,16 @@ impl Shared<'_> {
     }
 }
 
-/// Take ranged reads until there are none left.
-pub(super) fn run(shared: &Shared<'_>, events: &Sender<Failure>) {
-    let mut open = OpenFiles {
-        files: Vec::new(),
-        dir: None,
-        owners: Owners::new(shared.opts.ownership_by_name),
-    };
-    let mut decoder = Decoder::new();
+/// A ranged read's bytes, passed from a fetcher to a worker.
+pub(super) struct Fetched {
+    /// The read in [`Schedule::reads`].
+    pub read: usize,
+    pub data: crate::error::Result<Vec<u8>>,
+}
+
+/// Fetch ranged reads in schedule order until there are none left (or no
+/// worker takes them any more).
+pub(super) fn fetch(shared: &Shared<'_>, out: &Sender<Fetched>) {
     let schedule = shared.schedule;
     loop {
         let k = shared.next.fetch_add(1, Ordering::Relaxed);
@@ -131,12 +133,35 @@ pub(super) fn run(shared: &Shared<'_>, events: &Sender<Failure>) {
         let Some(job) = schedule.jobs.get(range.job) else {
             continue;
         };
-        let mut read = shared.repo.backend().read_range(
+        let data = shared.repo.backend().read_range(
             FileType::Pack,
             &job.pack.to_hex(),
             range.start,
             range.end - range.start,
         );
+        if out.send(Fetched { read: k, data }).is_err() {
+            break;
+        }
+    }
+}
+
+/// Decode and write fetched reads until the fetchers are done.
+pub(super) fn run(shared: &Shared<'_>, reads: &Receiver<Fetched>, events: &Sender<Failure>) {
+    let mut open = OpenFiles {
+        files: Vec::new(),
+        dir: None,
+        owners: Owners::new(shared.opts.ownership_by_name),
+    };
+    let mut decoder = Decoder::new();
+    let schedule = shared.schedule;
+    for fetched in reads {
+        let Some(range) = schedule.reads.get(fetched.read) else {
+            continue;
+        };
+        let Some(job) = schedule.jobs.get(range.job) else {
+            continue;
+        };
+        let mut read = fetched.data;
         for blob in schedule.read_blobs(range) {
             let decoded = match &mut read {
                 Ok(buf) => decode(&mut decoder, shared.repo, job, blob, buf, range.start),
@@ -145,7 +170,9 @@ pub(super) fn run(shared: &Shared<'_>, events: &Sender<Failure>) {
             match decoded {
                 Ok(plain) => write_targets(shared, blob, plain, &mut open, events),
                 Err(e) => match other_copy(shared.repo, job, blob) {
-                    Some(plain) => write_targets(shared, blob, &plain, &mut open, events),
+                    Some(plain) => {
+                        write_targets(shared, blob, Plain::Whole(&plain), &mut open, events)
+                    }
                     None => {
                         for t in schedule.targets(blob) {
                             shared.fail(t.file, format!("content incomplete: {e}"), events);
@@ -166,7 +193,7 @@ fn decode<'a>(
     blob: &BlobJob,
     run: &'a mut [u8],
     start: u64,
-) -> std::result::Result<&'a [u8], String> {
+) -> std::result::Result<Plain<'a>, String> {
     let at = usize::try_from(u64::from(blob.stored.offset) - start).map_err(|e| e.to_string())?;
     let encrypted = run
         .get_mut(at..at + blob.stored.length as usize)
@@ -196,23 +223,22 @@ fn other_copy(repo: &Repository, job: &PackJob, blob: &BlobJob) -> Option<Vec<u8
 fn write_targets(
     shared: &Shared<'_>,
     blob: &BlobJob,
-    plain: &[u8],
+    plain: Plain<'_>,
     open: &mut OpenFiles,
     events: &Sender<Failure>,
 ) {
+    let n = plain.len() as u64;
+    let mut zero = None;
     for t in shared.schedule.targets(blob) {
         if !shared.failed[t.file].load(Ordering::Acquire) {
             let written = open.get(shared, t.file).and_then(|file| {
-                let result = if shared.sparse[t.file] {
-                    write_sparse(file, plain, t.offset)
-                } else {
-                    file.write_all_at(plain, t.offset)
-                };
-                result.map_err(|e| format!("writing at offset {}: {e}", t.offset))
+                let fill = shared.fill[t.file];
+                let zero = fill == Fill::New && *zero.get_or_insert_with(|| plain.is_zero());
+                write_at(file, plain, t.offset, fill, zero)
+                    .map_err(|e| format!("writing at offset {}: {e}", t.offset))
             });
             match written {
                 Ok(()) => {
-                    let n = plain.len() as u64;
                     shared.written.fetch_add(n, Ordering::Relaxed);
                     shared.progress.add_bytes(n);
                 }
@@ -221,32 +247,6 @@ fn write_targets(
         }
         shared.target_done(t.file, open, events);
     }
-}
-
-/// Write `data` at `offset`, leaving blocks of zeros unwritten (holes in a
-/// new file that is sized at the end).
-fn write_sparse(file: &File, data: &[u8], offset: u64) -> std::io::Result<()> {
-    let mut pos = 0usize;
-    let mut pending: Option<usize> = None;
-    while pos < data.len() {
-        let abs = offset + pos as u64;
-        let block_end = (abs / SPARSE_BLOCK + 1) * SPARSE_BLOCK;
-        let end = data.len().min(pos + (block_end - abs) as usize);
-        let zero = data[pos..end].iter().all(|&b| b == 0);
-        match (zero, pending) {
-            (true, Some(from)) => {
-                file.write_all_at(&data[from..pos], offset + from as u64)?;
-                pending = None;
-            }
-            (false, None) => pending = Some(pos),
-            _ => {}
-        }
-        pos = end;
-    }
-    if let Some(from) = pending {
-        file.write_all_at(&data[from..], offset + from as u64)?;
-    }
-    Ok(())
 }
 
 /// A few open files, most recently used last, the directory of the last
