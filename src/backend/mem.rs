@@ -126,6 +126,7 @@ impl Backend for MemBackend {
 #[cfg(test)]
 pub(crate) mod conformance {
     use std::collections::BTreeMap;
+    use std::sync::Arc;
 
     use crate::backend::{Backend, FileType};
     use crate::error::Error;
@@ -153,6 +154,46 @@ pub(crate) mod conformance {
             format!("{id}-tmp-1234"),
             "config".to_string(),
         ]
+    }
+
+    /// Uploads (on a created backend): invisible until finished, then
+    /// exactly the bytes written; an existing name is refused; a dropped
+    /// upload leaves nothing.
+    pub fn uploads(be: Arc<dyn Backend>) {
+        let before = sorted_listing(&*be, FileType::Pack);
+        let mut upload = Arc::clone(&be).upload(FileType::Pack).unwrap();
+        let big: Vec<u8> = (0..3_000_000u32).map(|i| (i % 253) as u8).collect();
+        for part in [&b"head "[..], &big, b"", b"tail"] {
+            upload.write(part).unwrap();
+        }
+        let mut want = b"head ".to_vec();
+        want.extend_from_slice(&big);
+        want.extend_from_slice(b"tail");
+        assert_eq!(upload.len(), want.len() as u64);
+        assert_eq!(sorted_listing(&*be, FileType::Pack), before, "unfinished");
+        let packed = name("uploaded");
+        upload.finish(&packed).unwrap();
+        assert!(be.read(FileType::Pack, &packed).unwrap() == want);
+
+        let mut again = Arc::clone(&be).upload(FileType::Pack).unwrap();
+        again.write(b"other").unwrap();
+        assert!(matches!(
+            again.finish(&packed),
+            Err(Error::AlreadyExists(_))
+        ));
+        assert!(be.read(FileType::Pack, &packed).unwrap() == want);
+
+        let mut dropped = Arc::clone(&be).upload(FileType::Pack).unwrap();
+        dropped.write(b"never stored").unwrap();
+        drop(dropped);
+        let index = Arc::clone(&be).upload(FileType::Index).unwrap();
+        let indexed = name("empty upload");
+        index.finish(&indexed).unwrap();
+        assert_eq!(be.read(FileType::Index, &indexed).unwrap(), b"");
+        let mut after = before;
+        after.push((packed, want.len() as u64));
+        after.sort();
+        assert_eq!(sorted_listing(&*be, FileType::Pack), after);
     }
 
     fn sorted_listing(be: &dyn Backend, tpe: FileType) -> Vec<(String, u64)> {
@@ -397,6 +438,9 @@ mod tests {
     #[test]
     fn conformance() {
         conformance::run(&MemBackend::new());
+        let be = std::sync::Arc::new(MemBackend::new());
+        be.create().unwrap();
+        conformance::uploads(be);
     }
 
     #[test]

@@ -11,6 +11,10 @@
 //!   name anyway).
 //! - `read_range` returns exactly `length` bytes or an error.
 //! - `list` never returns temporary files.
+//! - An [`Upload`] (a file written piece by piece, e.g. a pack as it is
+//!   assembled) is invisible until [`Upload::finish`], which stores it under
+//!   its name with the same atomicity as `write`; an upload dropped
+//!   unfinished leaves nothing behind.
 
 pub mod layout;
 pub mod local;
@@ -20,6 +24,8 @@ pub mod observed;
 pub use local::LocalBackend;
 pub use mem::MemBackend;
 pub use observed::{Observed, Op};
+
+use std::sync::Arc;
 
 use crate::error::{Error, Result};
 
@@ -98,6 +104,24 @@ pub trait Backend: Send + Sync {
     /// The size of a file, or [`Error::NotFound`].
     fn stat(&self, tpe: FileType, name: &str) -> Result<u64>;
 
+    /// Start a file of type `tpe` written piece by piece, whose name is
+    /// known only once it is complete (a pack is named by the hash of its
+    /// bytes). The default keeps the bytes in memory and [`write`]s them at
+    /// [`Upload::finish`]; a backend that can store bytes as they come
+    /// (the local one: into its temporary file) overrides it.
+    ///
+    /// [`write`]: Backend::write
+    fn upload(self: Arc<Self>, tpe: FileType) -> Result<Box<dyn Upload>>
+    where
+        Self: 'static,
+    {
+        Ok(Box::new(BufferedUpload {
+            backend: self,
+            tpe,
+            data: Vec::new(),
+        }))
+    }
+
     /// True if the file exists.
     fn exists(&self, tpe: FileType, name: &str) -> Result<bool> {
         match self.stat(tpe, name) {
@@ -105,6 +129,48 @@ pub trait Backend: Send + Sync {
             Err(Error::NotFound(_)) => Ok(false),
             Err(e) => Err(e),
         }
+    }
+}
+
+/// A file being written piece by piece; see [`Backend::upload`].
+pub trait Upload: Send {
+    /// Append `data` to the file.
+    fn write(&mut self, data: &[u8]) -> Result<()>;
+
+    /// Bytes written so far.
+    fn len(&self) -> u64;
+
+    /// True if nothing was written yet.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Store the file under `name`, atomically as [`Backend::write`] does
+    /// (and failing as it does, e.g. [`Error::AlreadyExists`]). On error
+    /// nothing is left behind.
+    fn finish(self: Box<Self>, name: &str) -> Result<()>;
+}
+
+/// [`Backend::upload`]'s default: the bytes in memory, one `write` at the
+/// end.
+struct BufferedUpload<B: ?Sized> {
+    backend: Arc<B>,
+    tpe: FileType,
+    data: Vec<u8>,
+}
+
+impl<B: Backend + ?Sized> Upload for BufferedUpload<B> {
+    fn write(&mut self, data: &[u8]) -> Result<()> {
+        self.data.extend_from_slice(data);
+        Ok(())
+    }
+
+    fn len(&self) -> u64 {
+        self.data.len() as u64
+    }
+
+    fn finish(self: Box<Self>, name: &str) -> Result<()> {
+        self.backend.write(self.tpe, name, &self.data)
     }
 }
 

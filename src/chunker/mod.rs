@@ -127,6 +127,23 @@ impl<R: Read> Chunker<R> {
         }
     }
 
+    /// Read into `spare`, a buffer an earlier chunker gave back
+    /// ([`into_buffer`](Self::into_buffer)), instead of allocating one: for
+    /// a thread that chunks large files one after another. Never changes
+    /// the chunks.
+    #[must_use]
+    pub fn with_buffer(mut self, spare: Vec<u8>) -> Self {
+        self.window = self.window.with_spare(spare);
+        self
+    }
+
+    /// The read buffer, for the next chunker's
+    /// [`with_buffer`](Self::with_buffer), if it is worth keeping (it grew
+    /// for a large input); empty otherwise.
+    pub fn into_buffer(self) -> Vec<u8> {
+        self.window.into_spare()
+    }
+
     /// The next chunk, or None at EOF. Empty input yields no chunks.
     ///
     /// `Interrupted` reads are retried. After any other read error the

@@ -261,3 +261,40 @@ fn read_error_is_reported_and_sticks() {
         assert!(c.next().is_none());
     }
 }
+
+#[test]
+fn a_reused_buffer_changes_no_chunk() {
+    let kind = rabin("2ad6ec33f401f5");
+    let big = splitmix_bytes(7, 20 << 20);
+    let want = chunk_all(kind, &big[..]);
+    // A chunker that read a large file gives its full-size buffer back; a
+    // small file's buffer is not worth keeping.
+    let mut first = Chunker::new(kind, &big[..]);
+    while first.next_chunk().unwrap().is_some() {}
+    let mut spare = first.into_buffer();
+    assert!(spare.len() > 1 << 20, "{}", spare.len());
+    let mut small = Chunker::new(kind, &b"tiny"[..]);
+    while small.next_chunk().unwrap().is_some() {}
+    assert!(small.into_buffer().is_empty());
+
+    // Stale bytes in the reused buffer never leak into chunks, whether
+    // the next input is large, small, or read in dribbles.
+    spare.fill(0xee);
+    let other = splitmix_bytes(8, (9 << 20) + 3);
+    for data in [&big[..], &other[..], &b"short"[..]] {
+        let reused: Vec<Vec<u8>> = Chunker::new(kind, Dribble { data, step: 70_001 })
+            .with_buffer(std::mem::take(&mut spare))
+            .collect::<io::Result<_>>()
+            .unwrap();
+        assert_eq!(reused, chunk_all(kind, data));
+        check_invariants(data, &reused);
+        spare = vec![0xee; window::CAPACITY];
+    }
+    assert_eq!(
+        Chunker::new(kind, &big[..])
+            .with_buffer(spare)
+            .collect::<io::Result<Vec<_>>>()
+            .unwrap(),
+        want
+    );
+}

@@ -6,6 +6,11 @@
 //! [`CAPACITY`]; when its tail is full the live bytes move to the front.
 //! Each byte is copied once out of the buffer into its chunk's exactly-sized
 //! `Vec`, plus occasionally by a move to the front.
+//!
+//! A window may be given a *spare* buffer (a full-size one an earlier
+//! window gave back, [`Window::into_spare`]) to use instead of allocating:
+//! a thread chunking large files one after another then reuses one buffer
+//! instead of allocating, zero-filling and growing one per file.
 
 use std::io::{self, ErrorKind, Read};
 
@@ -24,6 +29,8 @@ pub(super) struct Window<R> {
     eof: bool,
     /// Size of the first allocation.
     first: usize,
+    /// A buffer to use instead of the first allocation (empty if none).
+    spare: Vec<u8>,
 }
 
 impl<R: Read> Window<R> {
@@ -48,6 +55,32 @@ impl<R: Read> Window<R> {
             end: 0,
             eof: false,
             first,
+            spare: Vec::new(),
+        }
+    }
+
+    /// Use `spare` (see the module docs) as the buffer, if it is at least
+    /// as large as the first allocation would be. Its contents do not
+    /// matter: only bytes read into it are ever returned.
+    pub(super) fn with_spare(mut self, spare: Vec<u8>) -> Self {
+        if spare.len() >= self.first {
+            self.spare = spare;
+        }
+        self
+    }
+
+    /// The buffer, for a later window's [`with_spare`](Self::with_spare),
+    /// if it grew past its initial size (a large input; empty otherwise).
+    pub(super) fn into_spare(self) -> Vec<u8> {
+        let buf = if self.buf.is_empty() {
+            self.spare
+        } else {
+            self.buf
+        };
+        if buf.len() > INITIAL {
+            buf
+        } else {
+            Vec::new()
         }
     }
 
@@ -83,7 +116,9 @@ impl<R: Read> Window<R> {
     /// grow if the buffer is too small, else move the live bytes to the front.
     fn make_room(&mut self, want: usize) {
         let live = self.end - self.pos;
-        if self.buf.is_empty() {
+        if self.buf.is_empty() && !self.spare.is_empty() {
+            self.buf = std::mem::take(&mut self.spare);
+        } else if self.buf.is_empty() {
             self.buf = vec![0u8; self.first];
         } else if self.buf.len() < want {
             let len = want.max(2 * self.buf.len()).clamp(INITIAL, CAPACITY);

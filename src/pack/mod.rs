@@ -15,7 +15,8 @@
 //! - A pack's id is the SHA-256 of the whole file; a blob's id is the SHA-256
 //!   of its plaintext.
 //!
-//! [`PackWriter`] assembles packs; [`read_header`] and [`decode_blob`] read
+//! [`PackWriter`] assembles packs (in memory, or streamed to the backend
+//! through a [`PackUpload`]); [`read_header`] and [`decode_blob`] read
 //! them, treating every byte of the file as untrusted.
 
 pub mod header;
@@ -27,7 +28,7 @@ mod compat_tests;
 
 pub use header::{decode_header, encode_header, PackBlob};
 pub use reader::{decode_blob, read_header};
-pub use writer::{FinishedPack, PackWriter};
+pub use writer::{FinishedPack, PackSink, PackUpload, PackWriter};
 
 /// Size of the header-length field at the end of a pack.
 pub const HEADER_LENGTH_SIZE: usize = 4;

@@ -1,12 +1,24 @@
-//! [`PackWriter`]: assembles one pack in memory from already-encrypted
-//! blobs, then appends the encrypted header and computes the pack id.
+//! [`PackWriter`]: assembles one pack from already-encrypted blobs, then
+//! appends the encrypted header.
 //!
-//! Invariants kept by [`PackWriter::add`], so that [`PackWriter::finish`]
-//! cannot fail and always produces a pack restic can read: every blob is at
-//! least [`CIPHERTEXT_OVERHEAD`] bytes long, every offset and length fits in
-//! `u32`, a compressed blob's plaintext length is non-zero (restic reads 0 as
-//! "uncompressed"), and the header stays within [`MAX_HEADER_ENTRIES`].
+//! The bytes go to a [`PackSink`] as blobs are added: a `Vec<u8>` (the
+//! whole pack in memory, [`PackWriter::finish`] hashes it), or a
+//! [`PackUpload`], which streams them to a backend [`Upload`] and hashes
+//! them on the way, so a pack being assembled holds no copy of its blobs
+//! in memory and its id is known as soon as its header is written.
+//!
+//! Invariants kept by [`PackWriter::add`], so that the header written at
+//! the end always gives a pack restic can read: every blob is at least
+//! [`CIPHERTEXT_OVERHEAD`] bytes long, every offset and length fits in
+//! `u32`, a compressed blob's plaintext length is non-zero (restic reads 0
+//! as "uncompressed"), and the header stays within [`MAX_HEADER_ENTRIES`].
+//! A blob enters the header only once its bytes were taken by the sink; if
+//! the sink fails, the pack must be abandoned (a streamed one is removed
+//! with its upload).
 
+use sha2::{Digest, Sha256};
+
+use crate::backend::Upload;
 use crate::blob::BlobType;
 use crate::crypto::{MasterKey, CIPHERTEXT_OVERHEAD};
 use crate::error::{Error, Result};
@@ -15,10 +27,57 @@ use crate::id::{BlobId, Id, PackId};
 use super::header::{encode_header, header_len, PackBlob};
 use super::{HEADER_LENGTH_SIZE, MAX_HEADER_ENTRIES};
 
-/// A pack being assembled: the blob bytes so far and their header entries.
+/// Where a pack's bytes go while it is assembled.
+pub trait PackSink {
+    /// Append bytes to the pack file.
+    fn append(&mut self, bytes: &[u8]) -> Result<()>;
+}
+
+impl PackSink for Vec<u8> {
+    fn append(&mut self, bytes: &[u8]) -> Result<()> {
+        self.extend_from_slice(bytes);
+        Ok(())
+    }
+}
+
+/// A pack streamed to a backend upload and hashed as it is written.
+pub struct PackUpload {
+    upload: Box<dyn Upload>,
+    hasher: Sha256,
+}
+
+impl PackUpload {
+    /// Stream into `upload` (of a [`FileType::Pack`](crate::backend::FileType::Pack)).
+    pub fn new(upload: Box<dyn Upload>) -> Self {
+        PackUpload {
+            upload,
+            hasher: Sha256::new(),
+        }
+    }
+
+    /// Store the complete pack under its id (the hash of its bytes) and
+    /// return the id.
+    pub fn commit(self) -> Result<PackId> {
+        let id = PackId(Id(self.hasher.finalize().into()));
+        self.upload.finish(&id.to_hex())?;
+        Ok(id)
+    }
+}
+
+impl PackSink for PackUpload {
+    fn append(&mut self, bytes: &[u8]) -> Result<()> {
+        self.upload.write(bytes)?;
+        self.hasher.update(bytes);
+        Ok(())
+    }
+}
+
+/// A pack being assembled: its sink and the header entries so far.
 #[derive(Debug, Default)]
-pub struct PackWriter {
-    data: Vec<u8>,
+pub struct PackWriter<S = Vec<u8>> {
+    sink: S,
+    /// Bytes of blobs appended.
+    size: usize,
     blobs: Vec<PackBlob>,
 }
 
@@ -34,16 +93,39 @@ pub struct FinishedPack {
 }
 
 impl PackWriter {
-    /// An empty pack.
+    /// An empty pack, assembled in memory.
     pub fn new() -> Self {
         Self::default()
     }
 
-    /// An empty pack whose buffer is sized for `bytes` of blobs (e.g. the
-    /// target pack size), to avoid reallocations while it fills.
+    /// An empty in-memory pack whose buffer is sized for `bytes` of blobs,
+    /// to avoid reallocations while it fills.
     pub fn with_capacity(bytes: usize) -> Self {
+        PackWriter::with_sink(Vec::with_capacity(bytes))
+    }
+
+    /// Append the encrypted header and its length, and hash the file.
+    pub fn finish(self, key: &MasterKey) -> FinishedPack {
+        let PackWriter {
+            sink: mut data,
+            blobs,
+            ..
+        } = self;
+        data.extend_from_slice(&encrypted_header(&blobs, key));
+        FinishedPack {
+            id: PackId(Id::hash(&data)),
+            data,
+            blobs,
+        }
+    }
+}
+
+impl<S: PackSink> PackWriter<S> {
+    /// An empty pack whose bytes go to `sink` (empty, e.g. a new upload).
+    pub fn with_sink(sink: S) -> Self {
         PackWriter {
-            data: Vec::with_capacity(bytes),
+            sink,
+            size: 0,
             blobs: Vec::new(),
         }
     }
@@ -56,7 +138,8 @@ impl PackWriter {
     /// encryption overhead, if `uncompressed_length` is `Some(0)` (not
     /// representable: restic reads 0 as "uncompressed"; store empty blobs
     /// uncompressed), if the pack would grow past 4 GiB, or if its header is
-    /// full.
+    /// full. If the sink fails, the error is returned and the pack must be
+    /// abandoned.
     pub fn add(
         &mut self,
         tpe: BlobType,
@@ -80,11 +163,13 @@ impl PackWriter {
                 "pack header is full ({MAX_HEADER_ENTRIES} blobs)"
             )));
         }
-        let offset = u32::try_from(self.data.len());
+        let offset = u32::try_from(self.size);
         let length = u32::try_from(encrypted.len());
         let (Ok(offset), Ok(length)) = (offset, length) else {
             return Err(invalid("pack would exceed 4 GiB".into()));
         };
+        self.sink.append(encrypted)?;
+        self.size += encrypted.len();
         self.blobs.push(PackBlob {
             tpe,
             id,
@@ -92,18 +177,17 @@ impl PackWriter {
             length,
             uncompressed_length,
         });
-        self.data.extend_from_slice(encrypted);
         Ok(())
     }
 
     /// Bytes of blob data added so far (without the header).
     pub fn size(&self) -> usize {
-        self.data.len()
+        self.size
     }
 
     /// Size the pack file will have once finished, header included.
     pub fn finished_size(&self) -> usize {
-        self.data.len() + header_len(&self.blobs) + CIPHERTEXT_OVERHEAD + HEADER_LENGTH_SIZE
+        self.size + header_len(&self.blobs) + CIPHERTEXT_OVERHEAD + HEADER_LENGTH_SIZE
     }
 
     /// Number of blobs added.
@@ -121,21 +205,22 @@ impl PackWriter {
         &self.blobs
     }
 
-    /// Append the encrypted header and its length, and hash the file.
-    pub fn finish(self, key: &MasterKey) -> FinishedPack {
-        let PackWriter { mut data, blobs } = self;
-        let header = encode_header(&blobs);
-        let start = data.len();
-        data.reserve_exact(header.len() + CIPHERTEXT_OVERHEAD + HEADER_LENGTH_SIZE);
-        key.encrypt_into(&header, &mut data);
-        // `add` caps the entry count so that the encrypted header stays
-        // within MAX_HEADER_SIZE (16 MiB): its length always fits in u32.
-        let header_length = (data.len() - start) as u32;
-        data.extend_from_slice(&header_length.to_le_bytes());
-        FinishedPack {
-            id: PackId(Id::hash(&data)),
-            data,
-            blobs,
-        }
+    /// Append the encrypted header and its length. Returns the blobs, and
+    /// the sink (e.g. to commit an upload) unless appending failed.
+    pub fn finish_into(mut self, key: &MasterKey) -> (Vec<PackBlob>, Result<S>) {
+        let appended = self.sink.append(&encrypted_header(&self.blobs, key));
+        (self.blobs, appended.map(|()| self.sink))
     }
+}
+
+/// The encrypted header listing `blobs`, followed by its length.
+fn encrypted_header(blobs: &[PackBlob], key: &MasterKey) -> Vec<u8> {
+    let header = encode_header(blobs);
+    let mut out = Vec::with_capacity(header.len() + CIPHERTEXT_OVERHEAD + HEADER_LENGTH_SIZE);
+    key.encrypt_into(&header, &mut out);
+    // `add` caps the entry count so that the encrypted header stays
+    // within MAX_HEADER_SIZE (16 MiB): its length always fits in u32.
+    let header_length = out.len() as u32;
+    out.extend_from_slice(&header_length.to_le_bytes());
+    out
 }

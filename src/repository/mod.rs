@@ -7,8 +7,9 @@
 //! - every file read from the backend is checked before use: its name must be
 //!   the SHA-256 of its stored bytes (except `config`), its MAC must verify,
 //!   and a blob's plaintext must hash to its id;
-//! - blobs are saved into packs that are written whole; a pack's blobs enter
-//!   the in-memory index only after the pack is stored, and the index files
+//! - blobs are saved into packs streamed to the backend and stored whole
+//!   under their id once complete; a pack's blobs enter the in-memory index
+//!   only after the pack is stored, and the index files
 //!   that list them are written by [`Repository::flush`] after the packs, so
 //!   a crash never leaves an index entry pointing at a missing pack.
 
@@ -23,16 +24,17 @@ pub use keys::KeyInfo;
 pub use lock::{hostname, LockGuard, LockKind};
 pub use open::{ChunkerChoice, InitOptions, OpenOptions};
 
+use std::cell::Cell;
 use std::sync::Arc;
 
-use parking_lot::{Mutex, RwLock};
+use parking_lot::{Mutex, MutexGuard, RwLock};
 use serde::de::DeserializeOwned;
 
 use crate::backend::{describe, Backend, FileType};
 use crate::blob::{BlobHandle, BlobType};
 use crate::chunker::{ChunkerKind, Polynomial};
 use crate::compression::{self, CompressionMode};
-use crate::crypto::MasterKey;
+use crate::crypto::{ciphertext_len, MasterKey};
 use crate::error::{Error, Result};
 use crate::format::config::Config;
 use crate::format::snapshot::Snapshot;
@@ -40,13 +42,28 @@ use crate::format::tree::Tree;
 use crate::format::RepoFile;
 use crate::id::{BlobId, Id, IndexId, KeyId, PackId, SnapshotId, TreeId};
 use crate::index::{IndexEntry, MasterIndex};
-use crate::pack;
+use crate::pack::{self, PackUpload};
 
-use packer::Packer;
+use packer::{OpenPack, Packer, Reserved, SealedPack};
 
 /// The largest unpacked file (index, snapshot, key, lock) we accept after
 /// decompression. restic's index files stay far below this.
 const MAX_UNPACKED_SIZE: usize = 1 << 30;
+
+thread_local! {
+    /// Each saving thread's buffer for the encrypted form of the blob it
+    /// stores: reused, instead of a fresh (megabyte) allocation per chunk
+    /// that the allocator keeps around for a while after it is freed.
+    static SEALED: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
+}
+
+/// Encrypted blobs shorter than this are appended to their pack under the
+/// packer's lock; longer ones outside it (see [`Repository::save_blob`]).
+const LOCKED_APPEND: usize = 2 << 10;
+
+/// Largest [`SEALED`] buffer kept for the next blob: room for the largest
+/// chunk (8 MiB) after encryption; a bigger one (a huge tree) is freed.
+const SEALED_KEEP: usize = (8 << 20) + 4096;
 
 /// An open repository.
 pub struct Repository {
@@ -298,24 +315,73 @@ impl Repository {
             Some(c) if c.len() < data.len() => (Some(c), Some(blob_len(data.len())?)),
             _ => (None, None),
         };
-        let encrypted = self.key.encrypt(compressed.as_deref().unwrap_or(data));
-        drop(compressed);
-        let stored = blob_len(encrypted.len())?;
-        let full = {
-            let mut packer = self.packer.lock();
-            // Never take the index lock while holding the packer's (the
-            // other order happens in `write_pack`). A pack written since the
-            // check above may rarely make this a second copy: harmless.
-            if packer.has_pending(&handle) {
-                return Ok((id, None));
+        let plain = compressed.as_deref().unwrap_or(data);
+        let stored = blob_len(ciphertext_len(plain.len()))?;
+        let added = SEALED.with(|cell| {
+            let mut sealed = cell.take();
+            sealed.clear();
+            self.key.encrypt_into(plain, &mut sealed);
+            let added = self.add_to_pack(handle, &sealed, uncompressed_length);
+            if sealed.capacity() <= SEALED_KEEP {
+                cell.set(sealed);
             }
-            packer.add(handle, &encrypted, uncompressed_length)?
+            added
+        })?;
+        Ok((id, added.then_some(stored)))
+    }
+
+    /// Append an encrypted blob to an open pack (writing the pack if that
+    /// fills it), unless it is pending already; true if it was added.
+    fn add_to_pack(
+        &self,
+        handle: BlobHandle,
+        sealed: &[u8],
+        uncompressed_length: Option<u32>,
+    ) -> Result<bool> {
+        // Never take the index lock while holding the packer's (the other
+        // order happens in `write_pack`). A pack written since the caller
+        // checked the index may rarely make this a second copy: harmless.
+        let mut packer = self.packer.lock();
+        let mut pack = match packer.reserve(handle) {
+            Reserved::Pending => return Ok(false),
+            Reserved::Open(pack) => pack,
+            Reserved::New(generation) => {
+                match MutexGuard::unlocked(&mut packer, || self.open_pack(handle.tpe, generation)) {
+                    Ok(pack) => pack,
+                    Err(e) => {
+                        packer.open_failed(generation, &handle);
+                        return Err(e);
+                    }
+                }
+            }
         };
-        drop(encrypted);
+        // Appending a small blob (usually a copy into the upload's buffer)
+        // costs less than taking the lock again; a larger one (a write to
+        // the upload, and its share of the pack hash) runs outside the lock,
+        // on a pack only this thread holds, so appends run in parallel.
+        let appended = if sealed.len() < LOCKED_APPEND {
+            pack.add(handle, sealed, uncompressed_length)
+        } else {
+            MutexGuard::unlocked(&mut packer, || {
+                pack.add(handle, sealed, uncompressed_length)
+            })
+        };
+        if let Err(e) = appended {
+            packer.abandon(pack, handle);
+            return Err(e);
+        }
+        let full = packer.give_back(pack);
+        drop(packer);
         if let Some(pack) = full {
             self.write_pack(pack)?;
         }
-        Ok((id, Some(stored)))
+        Ok(true)
+    }
+
+    /// Start a new pack for blobs of type `tpe`, streamed to the backend.
+    fn open_pack(&self, tpe: BlobType, generation: u64) -> Result<OpenPack> {
+        let upload = Arc::clone(&self.backend).upload(FileType::Pack)?;
+        Ok(OpenPack::new(PackUpload::new(upload), tpe, generation))
     }
 
     /// Load and parse a tree blob.
@@ -332,16 +398,13 @@ impl Repository {
     }
 
     /// Write all partially filled packs, wait for packs other threads are
-    /// writing, then write the index files listing every pack written since
-    /// the last flush. Every blob whose [`save_blob`](Self::save_blob)
-    /// returned before this call is then in a pack listed by an index file.
-    /// Other threads may keep saving blobs meanwhile.
+    /// filling or writing, then write the index files listing every pack
+    /// written since the last flush. Every blob whose
+    /// [`save_blob`](Self::save_blob) returned before this call is then in a
+    /// pack listed by an index file. Other threads may keep saving blobs
+    /// meanwhile.
     pub fn flush(&self) -> Result<()> {
-        let (packs, horizon) = {
-            let mut packer = self.packer.lock();
-            let packs = packer.take_all();
-            (packs, packer.horizon())
-        };
+        let (packs, generation) = self.packer.lock().start_flush();
         let mut first_error = None;
         for pack in packs {
             if let Err(e) = self.write_pack(pack) {
@@ -351,7 +414,7 @@ impl Repository {
         {
             let mut packer = self.packer.lock();
             let signal = packer.written_signal();
-            while packer.in_flight_before(horizon) {
+            while packer.unwritten_through(generation) {
                 signal.wait(&mut packer);
             }
         }
@@ -365,24 +428,22 @@ impl Repository {
         Ok(())
     }
 
-    /// Seal and store a full pack, then index its blobs; on failure its
+    /// Finish and store a sealed pack, then index its blobs; on failure its
     /// blobs are forgotten (not pending any more), so nothing refers to a
     /// pack that does not exist.
-    fn write_pack(&self, pack: packer::SealedPack) -> Result<()> {
-        let seq = pack.seq();
-        let sealed = pack.finish(&self.key);
-        let stored = self
-            .backend
-            .write(FileType::Pack, &sealed.id.to_hex(), &sealed.data);
-        if let Err(e) = stored {
-            self.packer.lock().pack_failed(seq, &sealed.blobs);
-            return Err(e);
+    fn write_pack(&self, pack: SealedPack) -> Result<()> {
+        let (generation, blobs, stored) = pack.write(&self.key);
+        match stored {
+            Ok(id) => {
+                self.index.write().insert_pack(id, &blobs);
+                self.packer.lock().pack_written(generation, id, &blobs);
+                Ok(())
+            }
+            Err(e) => {
+                self.packer.lock().pack_failed(generation, &blobs);
+                Err(e)
+            }
         }
-        self.index.write().insert_pack(sealed.id, &sealed.blobs);
-        self.packer
-            .lock()
-            .pack_written(seq, sealed.id, &sealed.blobs);
-        Ok(())
     }
 
     // ---- snapshots -------------------------------------------------------
