@@ -23,3 +23,4 @@ pub mod prune;
 pub mod repair;
 pub mod rewrite;
 pub mod used;
+mod verify;

@@ -38,9 +38,10 @@ use crate::id::{Id, IndexId, PackId, SnapshotId, TreeId};
 use crate::pack::{self, PackBlob};
 use crate::repository::Repository;
 
-use super::pack_sink::{encode, PackSink};
+use super::pack_sink::{self, encode};
 use super::parallel;
 use super::used::used_blobs;
+use super::verify::BlobVerifier;
 
 /// Bytes read from a pack per request while repacking (more only for a
 /// larger blob).
@@ -679,34 +680,42 @@ fn repack(
     let compress = |b: &PackBlob| {
         v2 && !b.is_compressed() && (b.tpe == BlobType::Tree || opts.repack_uncompressed)
     };
-    let mut sink = PackSink::new(repo, opts.pack_size);
-    let mut first_error: Option<Error> = None;
-    parallel::map(
-        opts.threads.max(1),
-        jobs,
-        |(pack, blobs)| read_window(repo, &pack, &blobs, &compress),
-        |res| {
-            if first_error.is_some() {
-                return;
-            }
-            let res = res.and_then(|copied| {
-                for c in copied {
-                    // Skip a blob whose copy was already taken from another pack.
-                    if keep.remove(&c.handle) {
-                        sink.add_encrypted(c.handle, c.encrypted.bytes(), c.uncompressed_length)?;
+    let threads = opts.threads.max(1);
+    // Storing a pack (hashing and writing it) costs less than reading and
+    // verifying the blobs that fill it, which come from several packs and
+    // wait on reads: one writer per four readers keeps up.
+    let writers = threads.div_ceil(4);
+    let ((), written) =
+        pack_sink::with_background_writers(repo, opts.pack_size, writers, |sink| {
+            let mut first_error: Option<Error> = None;
+            parallel::map_with(
+                threads,
+                jobs,
+                BlobVerifier::default,
+                |verifier, (pack, blobs)| read_window(repo, verifier, &pack, &blobs, &compress),
+                |res| {
+                    if first_error.is_some() {
+                        return;
                     }
-                }
-                Ok(())
-            });
-            if let Err(e) = res {
-                first_error = Some(e);
-            }
-        },
-    );
-    if let Some(e) = first_error {
-        return Err(e);
-    }
-    sink.finish()
+                    let res = res.and_then(|copied| {
+                        for c in copied {
+                            // Skip a blob whose copy was already taken from
+                            // another pack.
+                            if keep.remove(&c.handle) {
+                                let bytes = c.encrypted.bytes();
+                                sink.add_encrypted(c.handle, bytes, c.uncompressed_length)?;
+                            }
+                        }
+                        Ok(())
+                    });
+                    if let Err(e) = res {
+                        first_error = Some(e);
+                    }
+                },
+            );
+            first_error.map_or(Ok(()), Err)
+        })?;
+    Ok(written)
 }
 
 /// Split `blobs` (of one pack, sorted by offset) into runs to be read with
@@ -738,6 +747,7 @@ fn read_windows(blobs: &[PackBlob]) -> impl Iterator<Item = &[PackBlob]> {
 /// and verify each of them.
 fn read_window(
     repo: &Repository,
+    verifier: &mut BlobVerifier,
     pack: &PackId,
     blobs: &[PackBlob],
     compress: &dyn Fn(&PackBlob) -> bool,
@@ -759,9 +769,9 @@ fn read_window(
             .zip(usize::try_from(b.end().saturating_sub(start)).ok())
             .and_then(|(s, e)| Some((s..e, window.get(s..e)?)))
             .ok_or_else(|| Error::corrupt(format!("pack {pack}"), "short read"))?;
-        let plain = pack::decode_blob(repo.key(), pack, b, encrypted)?;
+        let plain = verifier.open_copy(repo.key(), pack, b, encrypted)?;
         if compress(b) {
-            let (encrypted, uncompressed_length) = encode(repo, &plain)?;
+            let (encrypted, uncompressed_length) = encode(repo, plain)?;
             out.push(Copied {
                 handle: b.handle(),
                 encrypted: Stored::Encoded(encrypted),

@@ -224,10 +224,11 @@ fn v2_uncompressed_trees_are_repacked_compressed() {
     let mut w = PackWriter::new();
     w.add(BlobType::Tree, tree_id, &repo.key().encrypt(&json), None)
         .unwrap();
-    let (pack, pblobs) = repo.write_pack_file(w.finish(repo.key())).unwrap();
+    let pack = w.finish(repo.key());
+    repo.write_pack_file(&pack).unwrap();
     repo.flush().unwrap();
     let mut builder = crate::index::IndexBuilder::new();
-    builder.add_pack(pack, &pblobs);
+    builder.add_pack(pack.id, &pack.blobs);
     for f in builder.finish() {
         repo.save_file(&f).unwrap();
     }
@@ -245,7 +246,7 @@ fn v2_uncompressed_trees_are_repacked_compressed() {
         .lookup(&BlobHandle::new(BlobType::Tree, tree_id))
         .unwrap();
     assert!(entry.uncompressed_length.is_some(), "tree now compressed");
-    assert_ne!(entry.pack, pack);
+    assert_ne!(entry.pack, pack.id);
     check_ok(&repo);
 }
 

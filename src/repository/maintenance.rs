@@ -34,12 +34,13 @@ impl Repository {
 
     /// Store a finished pack (built with [`PackWriter`](crate::pack::PackWriter)
     /// from encrypted blobs) and add its blobs to the in-memory index. No
-    /// index file lists it until the caller writes one.
-    pub fn write_pack_file(&self, pack: FinishedPack) -> Result<(PackId, Vec<PackBlob>)> {
+    /// index file lists it until the caller writes one. The pack is
+    /// borrowed so that the caller can reuse its buffer.
+    pub fn write_pack_file(&self, pack: &FinishedPack) -> Result<()> {
         self.backend
             .write(FileType::Pack, &pack.id.to_hex(), &pack.data)?;
         self.index.write().insert_pack(pack.id, &pack.blobs);
-        Ok((pack.id, pack.blobs))
+        Ok(())
     }
 
     /// Write index files listing exactly `packs` (restic's size limits per
@@ -151,8 +152,11 @@ mod tests {
         let id = crate::id::BlobId(Id::hash(&plain));
         w.add(BlobType::Data, id, &repo.key().encrypt(&plain), None)
             .unwrap();
-        let (pack, blobs) = repo.write_pack_file(w.finish(repo.key())).unwrap();
-        let new = repo.replace_index([(pack, blobs)], &old, 2).unwrap();
+        let pack = w.finish(repo.key());
+        repo.write_pack_file(&pack).unwrap();
+        let new = repo
+            .replace_index([(pack.id, pack.blobs)], &old, 2)
+            .unwrap();
         assert_eq!(new.len(), 1);
         let ids: Vec<IndexId> = repo
             .list_ids(FileType::Index)
