@@ -14,6 +14,7 @@ use crate::backend::{Backend, FileType, MemBackend};
 use crate::blob::BlobType;
 use crate::crypto::kdf::KdfParams;
 use crate::filter::PatternSet;
+use crate::id::{BlobId, Id};
 use crate::repository::InitOptions;
 
 pub(super) fn repository() -> (Repository, Arc<MemBackend>) {
@@ -510,4 +511,132 @@ fn odd_names_round_trip() {
     let tree = repo.load_tree(&top.subtree.unwrap()).unwrap();
     assert_eq!(tree.nodes[0].name, odd);
     assert_eq!(content(&repo, &tree.nodes[0]), b"odd");
+}
+
+/// Save `tree` encoded with an extra space (`{"nodes": [`): the same
+/// listing as another blob, which cairn would never write itself.
+fn save_respaced(repo: &Repository, tree: &Tree) -> TreeId {
+    let json = tree.to_json();
+    let respaced = [&b"{\"nodes\": "[..], &json[b"{\"nodes\":".len()..]].concat();
+    let (id, _) = repo.save_blob(BlobType::Tree, &respaced).unwrap();
+    TreeId::from(id)
+}
+
+/// The tree `root` with the directory at `path` (names from the root)
+/// pointing to `subtree` instead, and every tree above it saved again.
+fn replace_subtree(repo: &Repository, root: &TreeId, path: &[&OsStr], subtree: TreeId) -> TreeId {
+    let Some((first, rest)) = path.split_first() else {
+        return subtree;
+    };
+    let mut tree = repo.load_tree(root).unwrap();
+    let node = tree.nodes.iter_mut().find(|n| n.name == *first).unwrap();
+    let below = node.subtree.unwrap();
+    node.subtree = Some(replace_subtree(repo, &below, rest, subtree));
+    let (id, _) = repo.save_blob(BlobType::Tree, &tree.to_json()).unwrap();
+    TreeId::from(id)
+}
+
+#[test]
+fn unchanged_directories_reuse_the_parents_tree_blob() {
+    let (repo, _) = repository();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    for sub in ["same", "edited/deep"] {
+        std::fs::create_dir_all(d.join(sub)).unwrap();
+    }
+    std::fs::write(d.join("same/a"), b"a").unwrap();
+    std::fs::write(d.join("edited/deep/b"), b"b").unwrap();
+    let (first, _) = backup(&repo, BackupOptions::default(), &[d]);
+    let sn = first.snapshot;
+    let subtree = |root: &TreeId, p: &str| node_at(&repo, root, &d.join(p)).unwrap().subtree;
+
+    // A parent whose listing of `same` is an equivalent blob that cairn
+    // would not encode that way: only reuse can put its id in a snapshot.
+    let canonical = subtree(&sn.tree, "same").unwrap();
+    let respaced = save_respaced(&repo, &repo.load_tree(&canonical).unwrap());
+    assert_ne!(respaced, canonical);
+    let mut parent = sn.clone();
+    let same = d.join("same");
+    let names: Vec<&OsStr> = same.iter().skip(1).collect();
+    parent.tree = replace_subtree(&repo, &sn.tree, &names, respaced);
+    repo.flush().unwrap();
+    let parent_id = repo.save_snapshot(&parent).unwrap();
+    let with_parent = || BackupOptions {
+        parent: ParentChoice::Snapshot(parent_id),
+        ..BackupOptions::default()
+    };
+
+    let (second, _) = backup(&repo, with_parent(), &[d]);
+    let tree = second.snapshot.tree;
+    assert_eq!(
+        subtree(&tree, "same"),
+        Some(respaced),
+        "reused, not encoded"
+    );
+    assert_eq!(subtree(&tree, "edited"), subtree(&parent.tree, "edited"));
+
+    // A changed file gives new trees on its whole path; the rest is reused.
+    std::fs::write(d.join("edited/deep/b"), b"b, changed").unwrap();
+    let (third, _) = backup(&repo, with_parent(), &[d]);
+    assert_eq!(third.stats.files_changed, 1);
+    let tree = third.snapshot.tree;
+    assert_eq!(subtree(&tree, "same"), Some(respaced));
+    for p in ["edited/deep", "edited", ""] {
+        let id = node_at(&repo, &tree, &d.join(p)).unwrap().subtree.unwrap();
+        assert_ne!(Some(id), subtree(&parent.tree, p), "{p}");
+        let json = repo.load_tree(&id).unwrap().to_json();
+        assert_eq!(
+            BlobId::from(id),
+            BlobId(Id::hash(&json)),
+            "{p} encoded anew"
+        );
+    }
+    let b = node_at(&repo, &tree, &d.join("edited/deep/b")).unwrap();
+    assert_eq!(content(&repo, &b), b"b, changed");
+
+    // --force has no parent, so nothing to reuse.
+    let force = BackupOptions {
+        parent: ParentChoice::None,
+        ..BackupOptions::default()
+    };
+    let (forced, _) = backup(&repo, force, &[d]);
+    assert_eq!(subtree(&forced.snapshot.tree, "same"), Some(canonical));
+}
+
+#[test]
+fn reuse_needs_identical_encoding() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("f");
+    std::fs::write(&path, b"f").unwrap();
+    let meta = std::fs::symlink_metadata(&path).unwrap();
+    let node = node::NodeFactory::new(false)
+        .node(&path, "f".into(), &meta)
+        .unwrap();
+    let tree = Tree {
+        nodes: vec![node.clone()],
+    };
+    assert!(tree.encodes_like(&tree.clone()));
+
+    // The same instant in another zone is equal but encodes differently.
+    let mut shifted = node.clone();
+    let (secs, nanos) = node.mtime.unix();
+    let offset = chrono::FixedOffset::east_opt(3600).unwrap();
+    let utc = chrono::DateTime::from_timestamp(secs, nanos).unwrap();
+    shifted.mtime = GoTime::parse(&utc.with_timezone(&offset).to_rfc3339()).unwrap();
+    assert_eq!(shifted, node);
+    assert!(!shifted.encodes_like(&node));
+    assert_ne!(shifted.to_json(), node.to_json());
+
+    let mut other = node.clone();
+    other.links += 1;
+    assert!(!other.encodes_like(&node));
+    assert!(!tree.encodes_like(&Tree::new()));
+    let mut generic = node.clone();
+    generic
+        .generic_attributes
+        .insert("k".into(), serde_json::json!(1));
+    assert!(
+        !generic.encodes_like(&generic.clone()),
+        "kept out, to be safe"
+    );
 }

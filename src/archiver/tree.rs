@@ -155,6 +155,8 @@ struct Frame {
     previous_node: Option<Node>,
     /// The parent snapshot's listing of this directory.
     previous: Option<Tree>,
+    /// The id of that listing's tree blob (set when it was loaded).
+    previous_id: Option<TreeId>,
     /// The checkpoints' listings of this directory, newest first.
     checkpoints: Vec<Tree>,
     children: std::vec::IntoIter<Child>,
@@ -217,6 +219,7 @@ impl Builder<'_> {
         checkpoints: &[TreeId],
     ) -> Result<TreeId> {
         let previous = parent.and_then(|id| self.load_tree(&id, Path::new("/")));
+        let previous_id = parent.filter(|_| previous.is_some());
         let checkpoints = checkpoints
             .iter()
             .filter_map(|id| self.load_checkpoint_tree(id))
@@ -226,6 +229,7 @@ impl Builder<'_> {
             node: None,
             previous_node: None,
             previous,
+            previous_id,
             checkpoints,
             children: children_of(targets.nodes)?.into_iter(),
             entries: Vec::new(),
@@ -423,12 +427,13 @@ impl Builder<'_> {
         let checkpoints: Vec<Node> = parent.checkpoint_nodes(&name).cloned().collect();
         let sn_path = child_sn_path(&parent.sn_path, &name);
         let node = self.nodes.node(&info_path, name, &meta)?;
-        let previous_tree = self.load_previous(previous.as_ref(), &info_path);
+        let (previous_id, previous_tree) = self.load_previous(previous.as_ref(), &info_path);
         Ok(Visit::Frame(Frame {
             sn_path,
             node: Some(node),
             previous_node: previous,
             previous: previous_tree,
+            previous_id,
             checkpoints: self.load_checkpoint_dirs(&checkpoints),
             children: children.into_iter(),
             entries: Vec::new(),
@@ -573,7 +578,7 @@ impl Builder<'_> {
                 return None;
             }
         };
-        let previous_tree = self.load_previous(previous.as_ref(), &path);
+        let (previous_id, previous_tree) = self.load_previous(previous.as_ref(), &path);
         let children: Vec<Child> = names
             .into_iter()
             .map(|name| Child::Item {
@@ -586,6 +591,7 @@ impl Builder<'_> {
             node: Some(node),
             previous_node: previous,
             previous: previous_tree,
+            previous_id,
             checkpoints: self.load_checkpoint_dirs(checkpoints),
             children: children.into_iter(),
             entries: Vec::new(),
@@ -606,13 +612,22 @@ impl Builder<'_> {
             };
             tree.insert(node)?;
         }
+        // A listing that encodes exactly as the parent's is that very blob,
+        // already in the repository (it was just loaded from it): reuse its
+        // id instead of encoding, hashing and looking it up again.
+        let unchanged = frame.previous_id.filter(|_| {
+            frame
+                .previous
+                .as_ref()
+                .is_some_and(|p| p.encodes_like(&tree))
+        });
         let Some(mut node) = frame.node else {
             if tree.nodes.is_empty() {
                 return Err(Error::InvalidArgument("snapshot is empty".into()));
             }
-            return Ok((None, self.blobs.save_tree(&tree)?));
+            return Ok((None, self.save_tree(unchanged, &tree)?));
         };
-        let id = self.blobs.save_tree(&tree)?;
+        let id = self.save_tree(unchanged, &tree)?;
         node.subtree = Some(id);
         if let Some(change) = self.counts.complete(frame.previous_node.as_ref(), &node) {
             self.reporter
@@ -620,6 +635,15 @@ impl Builder<'_> {
         }
         self.progress.dir_done();
         Ok((Some(node), id))
+    }
+
+    /// The id of `tree`: `unchanged` if set (the parent's identical
+    /// listing), else that of the tree blob saved now.
+    fn save_tree(&self, unchanged: Option<TreeId>, tree: &Tree) -> Result<TreeId> {
+        match unchanged {
+            Some(id) => Ok(id),
+            None => self.blobs.save_tree(tree),
+        }
     }
 
     /// Count and report a file the pipeline is done with; its node, or
@@ -678,10 +702,20 @@ impl Builder<'_> {
         }
     }
 
-    /// The parent's listing of a directory, if the parent has one there.
-    fn load_previous(&mut self, previous: Option<&Node>, path: &Path) -> Option<Tree> {
-        let subtree = previous.filter(|n| n.is_dir())?.subtree?;
-        self.load_tree(&subtree, path)
+    /// The parent's listing of a directory and its tree id, if the parent
+    /// has one there and it could be loaded.
+    fn load_previous(
+        &mut self,
+        previous: Option<&Node>,
+        path: &Path,
+    ) -> (Option<TreeId>, Option<Tree>) {
+        let Some(subtree) = previous.filter(|n| n.is_dir()).and_then(|n| n.subtree) else {
+            return (None, None);
+        };
+        match self.load_tree(&subtree, path) {
+            Some(tree) => (Some(subtree), Some(tree)),
+            None => (None, None),
+        }
     }
 
     fn load_tree(&mut self, id: &TreeId, path: &Path) -> Option<Tree> {
