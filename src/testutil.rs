@@ -1,14 +1,16 @@
 //! Helpers shared by the unit tests: repositories on an in-memory backend
-//! (with a cheap key derivation), incompressible test data, and tree nodes
-//! for snapshots built by hand.
+//! (with a cheap key derivation), incompressible test data, tree nodes
+//! for snapshots built by hand, and blobs as a pack stores them.
 
 use std::sync::Arc;
 
 use crate::backend::{Backend, MemBackend};
 use crate::blob::BlobType;
 use crate::crypto::kdf::KdfParams;
+use crate::crypto::MasterKey;
 use crate::format::tree::{Node, NodeType, Tree};
-use crate::id::Id;
+use crate::id::{BlobId, Id};
+use crate::pack::PackBlob;
 use crate::repository::{InitOptions, Repository};
 
 /// A new repository of format `version` (1 or 2) on `backend`, password
@@ -62,4 +64,26 @@ pub(crate) fn dir_node(repo: &Repository, name: &str, nodes: Vec<Node>) -> Node 
     let mut node = Node::new(name, NodeType::Dir);
     node.subtree = Some(repo.save_tree(&Tree { nodes }).expect("save a tree"));
     node
+}
+
+/// A data blob as a pack stores it: its header entry (at offset 0) and its
+/// encrypted bytes, zstd-compressed first if `compress`.
+pub(crate) fn stored_blob(key: &MasterKey, plain: &[u8], compress: bool) -> (PackBlob, Vec<u8>) {
+    let (body, uncompressed_length) = if compress {
+        (
+            zstd::bulk::compress(plain, 3).unwrap(),
+            Some(plain.len() as u32),
+        )
+    } else {
+        (plain.to_vec(), None)
+    };
+    let encrypted = key.encrypt(&body);
+    let blob = PackBlob {
+        tpe: BlobType::Data,
+        id: BlobId(Id::hash(plain)),
+        offset: 0,
+        length: encrypted.len() as u32,
+        uncompressed_length,
+    };
+    (blob, encrypted)
 }

@@ -150,30 +150,9 @@ fn open<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::blob::BlobType;
     use crate::id::BlobId;
     use crate::pack::decode_blob;
-
-    /// A blob as a pack stores it: (header entry, stored bytes).
-    fn stored(key: &MasterKey, plain: &[u8], compress: bool) -> (PackBlob, Vec<u8>) {
-        let (body, uncompressed_length) = if compress {
-            (
-                zstd::bulk::compress(plain, 3).unwrap(),
-                Some(plain.len() as u32),
-            )
-        } else {
-            (plain.to_vec(), None)
-        };
-        let bytes = key.encrypt(&body);
-        let blob = PackBlob {
-            tpe: BlobType::Data,
-            id: BlobId(Id::hash(plain)),
-            offset: 0,
-            length: bytes.len() as u32,
-            uncompressed_length,
-        };
-        (blob, bytes)
-    }
+    use crate::testutil::stored_blob;
 
     /// Both ways of the verifier on `bytes`: the plaintext or the error's
     /// text, after checking that `open_copy` left `bytes` alone.
@@ -203,7 +182,7 @@ mod tests {
         let text: Vec<u8> = b"check me ".repeat(3000);
         let mut v = BlobVerifier::default();
         for compress in [false, true] {
-            let (blob, bytes) = stored(&key, &text, compress);
+            let (blob, bytes) = stored_blob(&key, &text, compress);
             let mut cases: Vec<(PackBlob, Vec<u8>)> = vec![(blob, bytes.clone())];
             // A flipped byte (MAC), a wrong id (hash), a wrong length.
             let mut flipped = bytes.clone();
@@ -237,12 +216,12 @@ mod tests {
     fn a_large_buffer_is_not_kept() {
         let key = MasterKey::generate();
         let big = vec![7u8; KEEP_CAPACITY + 1];
-        let (blob, bytes) = stored(&key, &big, true);
+        let (blob, bytes) = stored_blob(&key, &big, true);
         let mut v = BlobVerifier::default();
         let [copy, direct] = verdicts(&mut v, &key, &blob, &bytes);
         assert_eq!(copy.unwrap(), big);
         assert_eq!(direct.unwrap(), big);
-        let (small, bytes) = stored(&key, b"small", true);
+        let (small, bytes) = stored_blob(&key, b"small", true);
         assert!(v.plain.capacity() > KEEP_CAPACITY);
         let pack = PackId(Id::hash(b"pack"));
         v.open_copy(&key, &pack, &small, &bytes).unwrap();

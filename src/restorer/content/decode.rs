@@ -160,30 +160,9 @@ impl Decoder {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::blob::BlobType;
     use crate::id::BlobId;
     use crate::pack::decode_blob;
-
-    /// A blob as a pack holds it: (header entry, encrypted bytes).
-    fn stored(key: &MasterKey, plain: &[u8], compress: bool) -> (PackBlob, Vec<u8>) {
-        let (body, uncompressed_length) = if compress {
-            (
-                zstd::bulk::compress(plain, 3).unwrap(),
-                Some(plain.len() as u32),
-            )
-        } else {
-            (plain.to_vec(), None)
-        };
-        let encrypted = key.encrypt(&body);
-        let blob = PackBlob {
-            tpe: BlobType::Data,
-            id: BlobId(Id::hash(plain)),
-            offset: 0,
-            length: encrypted.len() as u32,
-            uncompressed_length,
-        };
-        (blob, encrypted)
-    }
+    use crate::testutil::stored_blob;
 
     /// A decoded blob's content in one piece.
     fn content(plain: Plain<'_>) -> Vec<u8> {
@@ -203,7 +182,7 @@ mod tests {
             (&compressible, true),
             (&noise, true),
         ] {
-            let (blob, encrypted) = stored(&key, text, compress);
+            let (blob, encrypted) = stored_blob(&key, text, compress);
             let mut cases: Vec<(PackBlob, Vec<u8>)> = vec![(blob, encrypted.clone())];
             let mut flipped = encrypted.clone();
             flipped[20] ^= 1;
@@ -245,7 +224,7 @@ mod tests {
         let mut decoder = Decoder::new();
         // A large blob first: the output buffer keeps its capacity.
         let large: Vec<u8> = b"large blob ".repeat(100_000);
-        let (blob, mut data) = stored(&key, &large, true);
+        let (blob, mut data) = stored_blob(&key, &large, true);
         assert_eq!(
             content(decoder.decode(&key, &pack, &blob, &mut data).unwrap()),
             large
@@ -253,7 +232,7 @@ mod tests {
         // A smaller blob that claims one byte less than it expands to fails,
         // although the buffer would hold it.
         let small: Vec<u8> = b"small ".repeat(1000);
-        let (mut blob, data) = stored(&key, &small, true);
+        let (mut blob, data) = stored_blob(&key, &small, true);
         blob.uncompressed_length = Some(small.len() as u32 - 1);
         assert!(decoder
             .decode(&key, &pack, &blob, &mut data.clone())
@@ -276,7 +255,7 @@ mod tests {
         let pack = PackId(Id::hash(b"pack"));
         let mut decoder = Decoder::new();
         let text: Vec<u8> = b"in place ".repeat(500);
-        let (blob, encrypted) = stored(&key, &text, false);
+        let (blob, encrypted) = stored_blob(&key, &text, false);
         // A wrong MAC leaves the bytes as they were.
         let mut bad = encrypted.clone();
         let last = bad.len() - 1;
@@ -293,7 +272,7 @@ mod tests {
         assert!(plain.slices().all(|s| range.contains(&s.as_ptr())));
         // So are the raw blocks of a compressed incompressible blob.
         let noise = crate::testutil::noise(3, 400_000);
-        let (blob, mut raw) = stored(&key, &noise, true);
+        let (blob, mut raw) = stored_blob(&key, &noise, true);
         let range = raw.as_ptr_range();
         let plain = decoder.decode(&key, &pack, &blob, &mut raw).unwrap();
         assert!(matches!(plain, Plain::Pieces { pieces, .. } if pieces.len() > 1));
