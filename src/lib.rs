@@ -20,6 +20,7 @@ pub mod blob;
 pub mod chunker;
 pub mod compression;
 pub mod crypto;
+pub mod decode;
 pub mod diff;
 pub mod dump;
 pub mod error;

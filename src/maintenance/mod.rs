@@ -23,4 +23,3 @@ pub mod prune;
 pub mod repair;
 pub mod rewrite;
 pub mod used;
-mod verify;

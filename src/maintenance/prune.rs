@@ -33,6 +33,7 @@ use std::sync::Arc;
 
 use crate::backend::FileType;
 use crate::blob::{BlobHandle, BlobType};
+use crate::decode::BlobDecoder;
 use crate::error::{Error, Result};
 use crate::id::{Id, IndexId, PackId, SnapshotId, TreeId};
 use crate::pack::{self, PackBlob};
@@ -41,7 +42,6 @@ use crate::repository::Repository;
 use super::pack_sink::{self, encode};
 use super::parallel;
 use super::used::used_blobs;
-use super::verify::BlobVerifier;
 
 /// Bytes read from a pack per request while repacking (more only for a
 /// larger blob).
@@ -691,8 +691,8 @@ fn repack(
             parallel::map_with(
                 threads,
                 jobs,
-                BlobVerifier::default,
-                |verifier, (pack, blobs)| read_window(repo, verifier, &pack, &blobs, &compress),
+                BlobDecoder::new,
+                |decoder, (pack, blobs)| read_window(repo, decoder, &pack, &blobs, &compress),
                 |res| {
                     if first_error.is_some() {
                         return;
@@ -747,7 +747,7 @@ fn read_windows(blobs: &[PackBlob]) -> impl Iterator<Item = &[PackBlob]> {
 /// and verify each of them.
 fn read_window(
     repo: &Repository,
-    verifier: &mut BlobVerifier,
+    decoder: &mut BlobDecoder,
     pack: &PackId,
     blobs: &[PackBlob],
     compress: &dyn Fn(&PackBlob) -> bool,
@@ -769,9 +769,9 @@ fn read_window(
             .zip(usize::try_from(b.end().saturating_sub(start)).ok())
             .and_then(|(s, e)| Some((s..e, window.get(s..e)?)))
             .ok_or_else(|| Error::corrupt(format!("pack {pack}"), "short read"))?;
-        let plain = verifier.open_copy(repo.key(), pack, b, encrypted)?;
+        let plain = decoder.decode_copy(repo.key(), pack, b, encrypted)?;
         if compress(b) {
-            let (encrypted, uncompressed_length) = encode(repo, plain)?;
+            let (encrypted, uncompressed_length) = encode(repo, &plain.contiguous())?;
             out.push(Copied {
                 handle: b.handle(),
                 encrypted: Stored::Encoded(encrypted),

@@ -9,13 +9,13 @@
 //! sized for [`EAGER_ENTRIES`] entries, which covers the header of most small
 //! packs, and a second request only if the header turns out to be larger.
 
-use crate::compression;
 use crate::crypto::{MasterKey, CIPHERTEXT_OVERHEAD};
+use crate::decode::decode_copied;
 use crate::error::{Error, Result};
-use crate::id::{Id, PackId};
+use crate::id::PackId;
 
 use super::header::{decode_header, PackBlob, COMPRESSED_ENTRY_SIZE, PLAIN_ENTRY_SIZE};
-use super::{HEADER_LENGTH_SIZE, MAX_BLOB_SIZE, MAX_HEADER_SIZE};
+use super::{HEADER_LENGTH_SIZE, MAX_HEADER_SIZE};
 
 /// Header entries fetched by the first read of [`read_header`].
 pub const EAGER_ENTRIES: usize = 15;
@@ -121,77 +121,29 @@ where
 }
 
 /// Decrypt, decompress and verify one blob of pack `pack_id`, given the
-/// `encrypted` bytes read from `blob.offset`.
+/// `encrypted` bytes read from `blob.offset`: [`crate::decode`]'s checks,
+/// into a new vector ([`decode_copied`]).
 ///
 /// Errors name the blob and its pack: a length that does not match the
 /// header or index ([`Error::Corrupt`]), a MAC failure
 /// ([`Error::MacMismatch`]), a bad or oversized compressed stream, or a
 /// plaintext that does not hash to the blob id ([`Error::HashMismatch`]).
-/// Plaintexts larger than [`MAX_BLOB_SIZE`] are refused.
+/// Plaintexts larger than [`MAX_BLOB_SIZE`](super::MAX_BLOB_SIZE) are refused.
 pub fn decode_blob(
     key: &MasterKey,
     pack_id: &PackId,
     blob: &PackBlob,
     encrypted: &[u8],
 ) -> Result<Vec<u8>> {
-    let what = format!("{} in pack {pack_id}", blob.handle());
-    if encrypted.len() as u64 != u64::from(blob.length) {
-        return Err(Error::corrupt(
-            &what,
-            format!("got {} bytes, expected {}", encrypted.len(), blob.length),
-        ));
-    }
-    if encrypted.len() < CIPHERTEXT_OVERHEAD {
-        return Err(Error::corrupt(
-            &what,
-            format!("length {} is too short for an encrypted blob", blob.length),
-        ));
-    }
-    if blob.plaintext_len() > MAX_BLOB_SIZE {
-        return Err(Error::corrupt(
-            &what,
-            format!(
-                "plaintext length {} exceeds the maximum of {MAX_BLOB_SIZE}",
-                blob.plaintext_len()
-            ),
-        ));
-    }
-
-    let decrypted = key
-        .decrypt(encrypted)
-        .map_err(|_| Error::MacMismatch(what.clone()))?;
-    let plain = match blob.uncompressed_length {
-        None => decrypted,
-        Some(expected) => {
-            // Cast: expected <= MAX_BLOB_SIZE (checked above) fits in usize.
-            let plain = compression::decompress(&decrypted, expected as usize)
-                .map_err(|e| Error::corrupt(&what, format!("cannot decompress: {e}")))?;
-            if plain.len() as u64 != u64::from(expected) {
-                return Err(Error::corrupt(
-                    &what,
-                    format!("decompressed to {} bytes, expected {expected}", plain.len()),
-                ));
-            }
-            plain
-        }
-    };
-
-    let actual = Id::hash(&plain);
-    if actual != blob.id.0 {
-        return Err(Error::HashMismatch {
-            what,
-            expected: blob.id.to_hex(),
-            actual: actual.to_hex(),
-        });
-    }
-    Ok(plain)
+    decode_copied(key, pack_id, blob, encrypted)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::blob::BlobType;
-    use crate::id::BlobId;
+    use crate::id::{BlobId, Id};
+    use crate::pack::MAX_BLOB_SIZE;
     use crate::pack::{PackWriter, MAX_HEADER_ENTRIES};
     use std::cell::RefCell;
 

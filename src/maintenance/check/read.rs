@@ -10,7 +10,7 @@
 //!
 //! Memory stays bounded: a pack is streamed in windows of about
 //! [`READ_WINDOW`] bytes (a single blob larger than that is read whole),
-//! each worker holds one window and one [`BlobVerifier`] (blobs are
+//! each worker holds one window and one [`BlobDecoder`] (blobs are
 //! decrypted in place in the window, after it was hashed into the pack's
 //! SHA-256), and the index entries of the selected
 //! packs are gathered in rounds of about [`BLOBS_PER_ROUND`] entries rather
@@ -21,6 +21,7 @@ use std::collections::{HashMap, HashSet};
 use sha2::{Digest, Sha256};
 
 use crate::backend::FileType;
+use crate::decode::BlobDecoder;
 use crate::error::{Error, Result};
 use crate::id::{Id, PackId};
 use crate::index::MasterIndex;
@@ -30,7 +31,6 @@ use crate::repository::Repository;
 use super::finding::{Finding, PackProblem};
 use super::Recorder;
 use crate::maintenance::parallel;
-use crate::maintenance::verify::BlobVerifier;
 
 /// Bytes read from a pack per request (more only for a larger blob).
 /// Large enough that a request's cost is its bytes, small enough that the
@@ -74,9 +74,9 @@ pub(super) fn read_packs(
         parallel::map_with(
             threads,
             jobs,
-            BlobVerifier::default,
-            |verifier, (pack, size, blobs)| {
-                let problems = check_pack(repo, verifier, &pack, size, blobs, READ_WINDOW);
+            BlobDecoder::new,
+            |decoder, (pack, size, blobs)| {
+                let problems = check_pack(repo, decoder, &pack, size, blobs, READ_WINDOW);
                 (pack, problems)
             },
             |(pack, problems)| {
@@ -92,7 +92,7 @@ pub(super) fn read_packs(
 /// and check it against `blobs`, its entries in the index.
 fn check_pack(
     repo: &Repository,
-    verifier: &mut BlobVerifier,
+    decoder: &mut BlobDecoder,
     pack: &PackId,
     size: u64,
     mut blobs: Vec<PackBlob>,
@@ -146,7 +146,7 @@ fn check_pack(
             // Overlaps what was hashed already (a damaged index): verify it
             // on its own, outside the stream.
             match read(u64::from(first.offset), u64::from(first.length)) {
-                Ok(mut data) => verify_blob(repo, verifier, pack, &first, &mut data, &mut problems),
+                Ok(mut data) => verify_blob(repo, decoder, pack, &first, &mut data, &mut problems),
                 Err(e) => problems.push(PackProblem::Unreadable(e)),
             }
             i += 1;
@@ -179,7 +179,7 @@ fn check_pack(
                 .zip(usize::try_from(b.end() - pos).ok())
                 .and_then(|(start, stop)| window.get_mut(start..stop));
             match range {
-                Some(data) => verify_blob(repo, verifier, pack, b, data, &mut problems),
+                Some(data) => verify_blob(repo, decoder, pack, b, data, &mut problems),
                 // Unreachable by construction; reported rather than trusted.
                 None => problems.push(PackProblem::BlobBeyondEnd {
                     blob: b.handle(),
@@ -288,13 +288,13 @@ impl Tail {
 /// Verify `blob` from its `stored` bytes, which are decrypted in place.
 fn verify_blob(
     repo: &Repository,
-    verifier: &mut BlobVerifier,
+    decoder: &mut BlobDecoder,
     pack: &PackId,
     blob: &PackBlob,
     stored: &mut [u8],
     problems: &mut Vec<PackProblem>,
 ) {
-    if let Err(error) = verifier.open_in_place(repo.key(), pack, blob, stored) {
+    if let Err(error) = decoder.decode(repo.key(), pack, blob, stored) {
         problems.push(PackProblem::Blob {
             blob: blob.handle(),
             error,
@@ -346,7 +346,7 @@ mod tests {
         (be, repo, pack, size, blobs)
     }
 
-    /// [`check_pack`] with a fresh verifier.
+    /// [`check_pack`] with a fresh decoder.
     fn check(
         repo: &Repository,
         pack: &PackId,
@@ -354,14 +354,7 @@ mod tests {
         blobs: Vec<PackBlob>,
         window: u64,
     ) -> Vec<PackProblem> {
-        check_pack(
-            repo,
-            &mut BlobVerifier::default(),
-            pack,
-            size,
-            blobs,
-            window,
-        )
+        check_pack(repo, &mut BlobDecoder::new(), pack, size, blobs, window)
     }
 
     #[test]

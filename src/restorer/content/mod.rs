@@ -6,7 +6,8 @@
 //! into ranged reads of neighbouring blobs. Two fetcher threads read them
 //! in schedule order and hand them over through a short bounded queue;
 //! [`worker`]s (one per core) take them one at a time, decrypt, verify and
-//! decompress each blob once ([`decode`], [`frame`]), and write it with
+//! decompress each blob once ([`crate::decode`]: in place, a raw zstd
+//! frame as its pieces), and write it with
 //! positioned writes into every file that needs it ([`write`]). So each
 //! pack is read once (in ranges), a blob shared by many files is fetched
 //! once, many files are written at once, and the workers, which are
@@ -26,8 +27,6 @@
 //!   one decompressed blob per worker; never the data of a whole file or
 //!   pack.
 
-mod decode;
-mod frame;
 mod schedule;
 mod worker;
 mod write;

@@ -3,8 +3,8 @@
 //! queued read, decrypt, verify and decompress each blob in it once, and
 //! write it with positioned writes at every place it goes.
 //!
-//! A blob is written only after [`decode_blob`] checked its MAC, length and
-//! hash. A blob that fails is tried from the index's other copies; if all
+//! A blob is written only after [`BlobDecoder`] checked its MAC, length
+//! and hash. A blob that fails is tried from the index's other copies; if all
 //! fail, every file needing it is marked failed (reported once per file)
 //! and its range is left unwritten. Per file, a countdown of targets left
 //! tells which worker writes the last one: that worker finishes the file
@@ -28,15 +28,15 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use crossbeam_channel::{Receiver, Sender};
 
 use crate::backend::FileType;
+use crate::decode::{BlobDecoder, Plain};
 use crate::repository::Repository;
 
 use super::super::fsops::{open_dir_beneath, Access, DirHandle};
 use super::super::metadata::{apply_to_file, Owners};
 use super::super::options::{Progress, RestoreOptions};
 use super::super::plan::Plan;
-use super::decode::{Decoder, Plain};
 use super::schedule::{BlobJob, PackJob, Schedule};
-use super::write::{write_at, Fill};
+use super::write::{all_zero, write_at, Fill};
 
 /// Files a worker keeps open between writes.
 const OPEN_FILES: usize = 16;
@@ -152,7 +152,7 @@ pub(super) fn run(shared: &Shared<'_>, reads: &Receiver<Fetched>, events: &Sende
         dir: None,
         owners: Owners::new(shared.opts.ownership_by_name),
     };
-    let mut decoder = Decoder::new();
+    let mut decoder = BlobDecoder::new();
     let schedule = shared.schedule;
     for fetched in reads {
         let Some(range) = schedule.reads.get(fetched.read) else {
@@ -187,7 +187,7 @@ pub(super) fn run(shared: &Shared<'_>, reads: &Receiver<Fetched>, events: &Sende
 
 /// Verify and decrypt one blob in place in a run read from `start`.
 fn decode<'a>(
-    decoder: &'a mut Decoder,
+    decoder: &'a mut BlobDecoder,
     repo: &Repository,
     job: &PackJob,
     blob: &BlobJob,
@@ -233,7 +233,7 @@ fn write_targets(
         if !shared.failed[t.file].load(Ordering::Acquire) {
             let written = open.get(shared, t.file).and_then(|file| {
                 let fill = shared.fill[t.file];
-                let zero = fill == Fill::New && *zero.get_or_insert_with(|| plain.is_zero());
+                let zero = fill == Fill::New && *zero.get_or_insert_with(|| all_zero(plain));
                 write_at(file, plain, t.offset, fill, zero)
                     .map_err(|e| format!("writing at offset {}: {e}", t.offset))
             });

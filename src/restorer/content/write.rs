@@ -10,7 +10,7 @@ use std::os::unix::fs::FileExt;
 
 use rustix::fs::FallocateFlags;
 
-use super::decode::Plain;
+use crate::decode::Plain;
 
 /// Block size for finding zero runs in sparse mode.
 const SPARSE_BLOCK: u64 = 4096;
@@ -34,8 +34,13 @@ pub(super) enum Fill {
 
 /// Whether every byte of `data` is zero (fast for the usual answer, no:
 /// the first block differs).
-pub(super) fn is_zero(data: &[u8]) -> bool {
+fn is_zero(data: &[u8]) -> bool {
     data.chunks(ZEROS.len()).all(|c| c == &ZEROS[..c.len()])
+}
+
+/// Whether every byte of `plain` is zero.
+pub(super) fn all_zero(plain: Plain<'_>) -> bool {
+    plain.slices().all(is_zero)
 }
 
 /// Write `plain` at `offset` in `file` as `fill` says; `zero` tells that
@@ -72,7 +77,8 @@ fn allocate(file: &File, offset: u64, len: u64) -> io::Result<()> {
 }
 
 /// Write `plain` at `offset`: one `pwrite`, or one `pwritev` of its pieces
-/// (repeated if the kernel writes less).
+/// (at most [`MAX_PIECES`](crate::decode::MAX_PIECES), within Linux's
+/// limit of 1024; repeated if the kernel writes less).
 fn write_all_at(file: &File, plain: Plain<'_>, mut offset: u64) -> io::Result<()> {
     let mut parts: Vec<&[u8]> = match plain {
         Plain::Whole(data) => return file.write_all_at(data, offset),
@@ -165,8 +171,8 @@ mod tests {
         let file = new_file(&dir, "zeros");
         let zeros = vec![0u8; 1 << 20];
         let text = b"not zero".repeat(100);
-        assert!(Plain::Whole(&zeros).is_zero());
-        assert!(!Plain::Whole(&text).is_zero());
+        assert!(all_zero(Plain::Whole(&zeros)));
+        assert!(!all_zero(Plain::Whole(&text)));
         write_at(&file, Plain::Whole(&text), 0, Fill::New, false).unwrap();
         write_at(&file, Plain::Whole(&zeros), 800, Fill::New, true).unwrap();
         let meta = file.metadata().unwrap();

@@ -4,9 +4,10 @@
 //!
 //! restic compresses every data blob of a v2 repository; incompressible
 //! data (most of a typical backup by size) comes out as such a frame.
-//! Finding the pieces lets a content worker hash and write them straight
-//! from the decrypted pack read instead of copying them through zstd into
-//! another buffer first.
+//! Finding the pieces lets a reader hash and use them straight from the
+//! decrypted pack read (a restore writes them with one `pwritev`, a mount
+//! moves them together where they lie) instead of copying them through
+//! zstd into another buffer first.
 //!
 //! The parser is deliberately narrow: it accepts only a single frame with
 //! no dictionary, no checksum, a sane window, raw blocks within zstd's
@@ -27,10 +28,10 @@ const MAX_BLOCK: usize = 128 << 10;
 const MAX_WINDOW_LOG: u32 = 27;
 /// Block type of a raw block.
 const RAW: u32 = 0;
-/// Most pieces accepted (zstd writes 128 KiB blocks, so a blob of
-/// `MAX_BLOB_SIZE` has 64): bounds the list and one `pwritev`'s vector
+/// Most pieces accepted (zstd writes 128 KiB blocks, so an 8 MiB blob, the
+/// chunker's largest, has 64): bounds the list and one `pwritev`'s vector
 /// (Linux takes up to 1024).
-pub(super) const MAX_PIECES: usize = 1024;
+pub const MAX_PIECES: usize = 1024;
 
 /// The pieces of `data`, a zstd frame of raw blocks that holds exactly
 /// `expected` bytes, as ranges of `data` in order, appended to `pieces`
