@@ -454,7 +454,8 @@ pub fn diff_hashes(
 }
 
 /// The files of one repository directory (`data` is searched recursively),
-/// as (name, path, size), sorted by name.
+/// as (name, path, size), sorted by name; files still being written
+/// (`-tmp-` names) are left out.
 pub fn repo_files(repo: &Repo, dir: &str) -> Vec<(String, PathBuf, u64)> {
     let root = repo.path.join(dir);
     if !root.exists() {
@@ -465,14 +466,14 @@ pub fn repo_files(repo: &Repo, dir: &str) -> Vec<(String, PathBuf, u64)> {
         .filter_map(|rel| {
             let p = root.join(&rel);
             let meta = fs::metadata(&p).ok()?;
-            meta.is_file().then(|| {
-                let name = rel
-                    .file_name()
-                    .expect("name")
-                    .to_string_lossy()
-                    .into_owned();
-                (name, p, meta.len())
-            })
+            let name = rel
+                .file_name()
+                .expect("name")
+                .to_string_lossy()
+                .into_owned();
+            // `<name>-tmp-<random>` is a file still being written (by restic
+            // or cairn), not yet a repository file.
+            (meta.is_file() && !name.contains("-tmp-")).then(|| (name, p, meta.len()))
         })
         .collect();
     out.sort();
