@@ -473,7 +473,7 @@ pub fn repo_files(repo: &Repo, dir: &str) -> Vec<(String, PathBuf, u64)> {
                 .into_owned();
             // `<name>-tmp-<random>` is a file still being written (by restic
             // or cairn), not yet a repository file.
-            (meta.is_file() && !name.contains("-tmp-")).then(|| (name, p, meta.len()))
+            (meta.is_file() && !name.contains("-tmp-")).then_some((name, p, meta.len()))
         })
         .collect();
     out.sort();
