@@ -117,7 +117,49 @@ thread_local! {
         const { RefCell::new(None) };
 }
 
+/// Compress `data` into `out` (replacing its contents) as one zstd frame
+/// at the mode's level, if that is shorter than `data`; false (and `out`
+/// unspecified) for [`CompressionMode::Off`] or data that does not shrink.
+/// `out` is a buffer the caller reuses: no allocation once it has grown to
+/// the largest input, and none beyond `data.len()` bytes ever, since zstd
+/// gives up on output that would not fit.
+pub fn compress_smaller(data: &[u8], mode: CompressionMode, out: &mut Vec<u8>) -> bool {
+    let Some(level) = mode.level() else {
+        return false;
+    };
+    out.clear();
+    out.reserve(data.len());
+    match with_compressor(level, |c| c.compress_to_buffer(data, out)) {
+        Ok(n) => n < data.len(),
+        // Output that does not fit in `data.len()` bytes is no gain; any
+        // other failure is logged, and storing uncompressed is always valid.
+        Err(e) if is_dst_too_small(&e) => false,
+        Err(e) => {
+            log::warn!("zstd compression failed, storing uncompressed: {e}");
+            false
+        }
+    }
+}
+
+/// zstd's "destination buffer is too small" error, as the zstd crate
+/// reports it.
+fn is_dst_too_small(e: &std::io::Error) -> bool {
+    let too_small = zstd::zstd_safe::get_error_name(
+        // ZSTD_error_dstSize_tooSmall, as a function return code.
+        0usize.wrapping_sub(70),
+    );
+    e.to_string() == too_small
+}
+
 fn compress_at(data: &[u8], level: i32) -> std::io::Result<Vec<u8>> {
+    with_compressor(level, |c| c.compress(data))
+}
+
+/// Run `f` with this thread's compressor for `level`.
+fn with_compressor<T>(
+    level: i32,
+    f: impl FnOnce(&mut zstd::bulk::Compressor<'static>) -> std::io::Result<T>,
+) -> std::io::Result<T> {
     COMPRESSOR.with(|cell| {
         let mut slot = cell.borrow_mut();
         let compressor = match &mut *slot {
@@ -129,7 +171,7 @@ fn compress_at(data: &[u8], level: i32) -> std::io::Result<Vec<u8>> {
                 &mut slot.insert((level, c)).1
             }
         };
-        compressor.compress(data)
+        f(compressor)
     })
 }
 
@@ -329,6 +371,29 @@ mod tests {
         // No checksum, like restic: frame header descriptor bit 2 is clear.
         assert_eq!(&c[..4], &[0x28, 0xb5, 0x2f, 0xfd]);
         assert_eq!(c[4] & 0x04, 0);
+    }
+
+    #[test]
+    fn compress_smaller_reuses_its_buffer_and_gives_up_on_no_gain() {
+        let mut out = Vec::new();
+        let text = sample(1 << 20);
+        assert!(compress_smaller(&text, CompressionMode::Auto, &mut out));
+        assert!(out.len() < text.len() / 10);
+        assert_eq!(decompress(&out, text.len()).unwrap(), text);
+        let capacity = out.capacity();
+        // Random bytes do not shrink: no, and the buffer did not grow (zstd
+        // stopped at the input's size instead of writing a larger frame).
+        let noise = crate::testutil::noise(7, 512 << 10);
+        assert!(!compress_smaller(&noise, CompressionMode::Auto, &mut out));
+        assert_eq!(out.capacity(), capacity);
+        assert!(!compress_smaller(&text, CompressionMode::Off, &mut out));
+        // The compressor is fine after the failed frame.
+        assert!(compress_smaller(
+            &text[..1000],
+            CompressionMode::Max,
+            &mut out
+        ));
+        assert_eq!(decompress(&out, 1000).unwrap(), text[..1000]);
     }
 
     #[test]

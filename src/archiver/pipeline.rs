@@ -59,7 +59,7 @@ use super::node::NodeFactory;
 use super::progress::Progress;
 use super::saver::BlobSaver;
 use crate::blob::BlobType;
-use crate::chunker::{Chunker, ChunkerKind, MAX_SIZE};
+use crate::chunker::{self, Chunker, ChunkerKind};
 use crate::error::{Error, Result};
 use crate::format::tree::Node;
 use crate::id::BlobId;
@@ -597,7 +597,7 @@ impl Reader<'_> {
             count: &mut read,
         };
         let mut chunker = Chunker::with_size_hint(self.cfg.chunker, counting, size);
-        if size.is_none_or(|s| s > MAX_SIZE as u64) {
+        if chunker::wants_spare_buffer(size) {
             chunker = chunker.with_buffer(self.spare.take());
         }
         loop {

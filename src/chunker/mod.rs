@@ -104,6 +104,16 @@ pub struct Chunker<R: Read> {
     failed: bool,
 }
 
+/// Whether an input of `size` bytes (`None`: unknown) is better chunked
+/// with a spare buffer ([`Chunker::with_buffer`]) than with its own: true
+/// for anything larger than a chunker's first allocation, which would
+/// otherwise grow (allocate and copy) on its way to the largest size.
+/// Smaller inputs get an exactly sized buffer that becomes their single
+/// chunk without a copy.
+pub fn wants_spare_buffer(size: Option<u64>) -> bool {
+    Window::<io::Empty>::wants_spare(size)
+}
+
 impl<R: Read> Chunker<R> {
     /// A chunker over `reader`. Cheap: tables take microseconds to build and
     /// the read buffer is allocated on the first read.

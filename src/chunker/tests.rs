@@ -276,6 +276,15 @@ fn a_reused_buffer_changes_no_chunk() {
     let mut small = Chunker::new(kind, &b"tiny"[..]);
     while small.next_chunk().unwrap().is_some() {}
     assert!(small.into_buffer().is_empty());
+    // A medium input that is a single chunk (below the minimum chunk
+    // size) still gives its grown buffer back, instead of handing it over
+    // as the chunk: the next input would allocate and grow one again.
+    let medium = &big[..480 << 10];
+    assert!(wants_spare_buffer(Some(medium.len() as u64)));
+    let mut one = Chunker::with_size_hint(kind, medium, Some(medium.len() as u64));
+    assert_eq!(one.next_chunk().unwrap().as_deref(), Some(medium));
+    assert!(one.next_chunk().unwrap().is_none());
+    assert!(one.into_buffer().len() >= medium.len());
 
     // Stale bytes in the reused buffer never leak into chunks, whether
     // the next input is large, small, or read in dribbles.

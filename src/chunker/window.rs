@@ -59,6 +59,12 @@ impl<R: Read> Window<R> {
         }
     }
 
+    /// Whether a reader of `size` bytes would outgrow the first allocation
+    /// (see [`wants_spare_buffer`](super::wants_spare_buffer)).
+    pub(super) fn wants_spare(size: Option<u64>) -> bool {
+        size.is_none_or(|s| s >= INITIAL as u64)
+    }
+
     /// Use `spare` (see the module docs) as the buffer, if it is at least
     /// as large as the first allocation would be. Its contents do not
     /// matter: only bytes read into it are ever returned.
@@ -136,9 +142,16 @@ impl<R: Read> Window<R> {
     /// them as a chunk.
     pub(super) fn take(&mut self, n: usize) -> Vec<u8> {
         let n = n.min(self.end - self.pos);
-        if self.pos == 0 && n == self.end && self.buf.len() <= n + n / 8 + 1 {
+        if self.pos == 0
+            && n == self.end
+            && self.buf.len() <= n + n / 8 + 1
+            && self.buf.len() <= INITIAL
+        {
             // The whole buffer, which is hardly larger than the chunk (a
-            // small file read with a size hint): hand it over, no copy.
+            // small file read with a size hint): hand it over, no copy. A
+            // larger buffer stays, to be a spare for the next input
+            // (handing it over would save one copy and cost an allocation
+            // and its page faults, plus the growth copies, for the next).
             let mut chunk = std::mem::take(&mut self.buf);
             chunk.truncate(n);
             self.end = 0;

@@ -51,19 +51,36 @@ use packer::{OpenPack, Packer, Reserved, SealedPack};
 const MAX_UNPACKED_SIZE: usize = 1 << 30;
 
 thread_local! {
-    /// Each saving thread's buffer for the encrypted form of the blob it
-    /// stores: reused, instead of a fresh (megabyte) allocation per chunk
-    /// that the allocator keeps around for a while after it is freed.
-    static SEALED: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
+    /// Each saving thread's buffers for the compressed and the encrypted
+    /// form of the blob it stores: reused, instead of fresh (megabyte)
+    /// allocations per chunk that the allocator keeps around for a while
+    /// after they are freed.
+    static BUFFERS: Cell<SaveBuffers> = const { Cell::new(SaveBuffers::new()) };
+}
+
+/// See [`BUFFERS`].
+#[derive(Default)]
+struct SaveBuffers {
+    compressed: Vec<u8>,
+    sealed: Vec<u8>,
+}
+
+impl SaveBuffers {
+    const fn new() -> Self {
+        SaveBuffers {
+            compressed: Vec::new(),
+            sealed: Vec::new(),
+        }
+    }
 }
 
 /// Encrypted blobs shorter than this are appended to their pack under the
 /// packer's lock; longer ones outside it (see [`Repository::save_blob`]).
 const LOCKED_APPEND: usize = 2 << 10;
 
-/// Largest [`SEALED`] buffer kept for the next blob: room for the largest
+/// Largest [`BUFFERS`] buffer kept for the next blob: room for the largest
 /// chunk (8 MiB) after encryption; a bigger one (a huge tree) is freed.
-const SEALED_KEEP: usize = (8 << 20) + 4096;
+const BUFFER_KEEP: usize = (8 << 20) + 4096;
 
 /// An open repository.
 pub struct Repository {
@@ -308,26 +325,27 @@ impl Repository {
             CompressionMode::Auto => !looks_incompressible(data),
             _ => true,
         };
-        let compressed = try_compress
-            .then(|| compression::compress(data, self.compression))
-            .flatten();
-        let (compressed, uncompressed_length) = match compressed {
-            Some(c) if c.len() < data.len() => (Some(c), Some(blob_len(data.len())?)),
-            _ => (None, None),
-        };
-        let plain = compressed.as_deref().unwrap_or(data);
-        let stored = blob_len(ciphertext_len(plain.len()))?;
-        let added = SEALED.with(|cell| {
-            let mut sealed = cell.take();
-            sealed.clear();
-            self.key.encrypt_into(plain, &mut sealed);
-            let added = self.add_to_pack(handle, &sealed, uncompressed_length);
-            if sealed.capacity() <= SEALED_KEEP {
-                cell.set(sealed);
+        let added = BUFFERS.with(|cell| {
+            let mut buffers = cell.take();
+            let compressed = try_compress
+                && compression::compress_smaller(data, self.compression, &mut buffers.compressed);
+            let (plain, uncompressed_length) = if compressed {
+                (&buffers.compressed[..], Some(blob_len(data.len())?))
+            } else {
+                (data, None)
+            };
+            let stored = blob_len(ciphertext_len(plain.len()))?;
+            buffers.sealed.clear();
+            self.key.encrypt_into(plain, &mut buffers.sealed);
+            let added = self.add_to_pack(handle, &buffers.sealed, uncompressed_length);
+            if buffers.sealed.capacity() <= BUFFER_KEEP
+                && buffers.compressed.capacity() <= BUFFER_KEEP
+            {
+                cell.set(buffers);
             }
-            added
+            added.map(|added| added.then_some(stored))
         })?;
-        Ok((id, added.then_some(stored)))
+        Ok((id, added))
     }
 
     /// Append an encrypted blob to an open pack (writing the pack if that
