@@ -289,6 +289,7 @@ impl<'a> Archiver<'a> {
                 nodes: &nodes,
                 progress,
                 stop: &stop,
+                interrupt,
             };
             let files = FileSaver::start(scope, shared, cfg);
             let mut builder = Builder {
@@ -398,6 +399,7 @@ impl<'a> Archiver<'a> {
                 nodes: &nodes,
                 progress,
                 stop: &stop,
+                interrupt,
             };
             let files = FileSaver::start(scope, shared, cfg);
             let pending = match files.submit(job, Duration::from_secs(3600)) {

@@ -11,7 +11,12 @@
 //!   at most `32 × readers` files (paths, not open files) wait to be read
 //!   and `2 × savers` chunks (≤ 8 MiB each, and at most 6 MiB per saver
 //!   in all, queued or being saved: [`ByteBudget`]) wait to be saved, plus
-//!   one chunk per reader and the open packs.
+//!   the open packs. Chunks are not copies but ranges of the 10 MiB block
+//!   a reader read them into ([`Chunk`]): a block returns to the readers'
+//!   [`BlockPool`] when its last chunk is saved, so each reader holds the
+//!   block it fills and the one or two whose chunks are being saved, and
+//!   the pool keeps [`BLOCKS_KEPT_PER_READER`] more; no chunk costs an
+//!   allocation or a copy.
 //! - A reader only chunks; the chunks of one file are hashed, compressed and
 //!   encrypted by all savers at once, so a single large file uses every
 //!   core while the chunker runs ahead. Chunks under [`INLINE_CHUNK`] (small
@@ -32,15 +37,14 @@
 //!   with that content list and is read from the cut on. Chunk boundaries
 //!   depend only on the bytes since the previous boundary, so the result is
 //!   the same as reading the whole file.
-//! - Stopping: when the stop flag is set, readers stop at the next chunk and
-//!   hand back [`FileOutcome::Cancelled`]; savers finish every chunk already
-//!   read.
+//! - Stopping: when the stop flag or the user's interrupt is set, readers
+//!   stop at the next chunk and hand back [`FileOutcome::Cancelled`];
+//!   savers finish every chunk already read.
 //!
 //! Errors: failing to read a file spoils only that file
 //! ([`FileOutcome::Unreadable`]); failing to store a blob is fatal to the
 //! backup (an `Err` from [`PendingFile::outcome`]).
 
-use std::cell::Cell;
 use std::fs::{File, Metadata};
 use std::io::{Read, Seek, SeekFrom};
 use std::os::unix::fs::MetadataExt;
@@ -59,7 +63,7 @@ use super::node::NodeFactory;
 use super::progress::Progress;
 use super::saver::BlobSaver;
 use crate::blob::BlobType;
-use crate::chunker::{self, Chunker, ChunkerKind};
+use crate::chunker::{BlockPool, Chunk, Chunker, ChunkerKind};
 use crate::error::{Error, Result};
 use crate::format::tree::Node;
 use crate::id::BlobId;
@@ -84,6 +88,17 @@ pub struct Shared<'a> {
     pub progress: &'a Progress,
     /// Set to stop reading (interrupt, or a fatal error elsewhere).
     pub stop: &'a AtomicBool,
+    /// The user's interrupt: readers look at it too, so that they stop at
+    /// the next chunk instead of when the tree builder next looks (which
+    /// then sets `stop` and saves the checkpoint).
+    pub interrupt: &'a AtomicBool,
+}
+
+impl Shared<'_> {
+    /// True once reading should stop.
+    fn stopping(&self) -> bool {
+        self.stop.load(Ordering::Relaxed) || self.interrupt.load(Ordering::Relaxed)
+    }
 }
 
 /// Where a file's content comes from.
@@ -324,7 +339,7 @@ struct ReadJob {
 }
 
 struct BlobJob {
-    data: Vec<u8>,
+    data: Chunk,
     index: usize,
     state: Arc<FileState>,
 }
@@ -353,6 +368,7 @@ impl FileSaver {
         let (jobs, job_rx) = bounded::<ReadJob>(FILE_QUEUE_PER_READER * readers);
         let (blob_tx, blob_rx) = bounded::<BlobJob>(2 * savers);
         let budget = Arc::new(ByteBudget::new(CHUNK_BYTES_PER_SAVER * savers));
+        let blocks = BlockPool::new(BLOCKS_KEPT_PER_READER * readers);
         for _ in 0..savers {
             let rx = blob_rx.clone();
             let budget = Arc::clone(&budget);
@@ -362,7 +378,8 @@ impl FileSaver {
             let rx = job_rx.clone();
             let tx = blob_tx.clone();
             let budget = Arc::clone(&budget);
-            scope.spawn(move || read_files(shared, cfg, slot, rx, tx, &budget));
+            let blocks = Arc::clone(&blocks);
+            scope.spawn(move || read_files(shared, cfg, slot, rx, tx, &budget, blocks));
         }
         FileSaver { jobs }
     }
@@ -424,6 +441,10 @@ fn save_chunk(shared: Shared<'_>, job: BlobJob) {
 /// (see [`ByteBudget`]): room for a few average chunks each.
 const CHUNK_BYTES_PER_SAVER: usize = 6 << 20;
 
+/// Unused read blocks (10 MiB each) kept for reuse, per reader: a reader
+/// fills one while the savers still hold chunks of one or two earlier ones.
+const BLOCKS_KEPT_PER_READER: usize = 2;
+
 /// Files queued for the readers, per reader.
 const FILE_QUEUE_PER_READER: usize = 32;
 
@@ -440,16 +461,17 @@ fn read_files(
     rx: Receiver<ReadJob>,
     tx: Sender<BlobJob>,
     budget: &ByteBudget,
+    blocks: Arc<BlockPool>,
 ) {
     let reader = Reader {
         shared,
         cfg,
         tx: &tx,
         budget,
-        spare: Cell::new(Vec::new()),
+        blocks,
     };
     for job in rx.iter() {
-        if shared.stop.load(Ordering::Relaxed) {
+        if shared.stopping() {
             job.state.finish(Done::Cancelled);
             continue;
         }
@@ -484,9 +506,9 @@ struct Reader<'a> {
     cfg: PipelineConfig,
     tx: &'a Sender<BlobJob>,
     budget: &'a ByteBudget,
-    /// The chunker's read buffer from the last large file, reused for the
-    /// next one instead of a fresh 10 MiB allocation per file.
-    spare: Cell<Vec<u8>>,
+    /// Read buffers, shared by the readers and returned by the savers as
+    /// they drop the chunks.
+    blocks: Arc<BlockPool>,
 }
 
 impl Reader<'_> {
@@ -596,12 +618,10 @@ impl Reader<'_> {
             progress: self.shared.progress,
             count: &mut read,
         };
-        let mut chunker = Chunker::with_size_hint(self.cfg.chunker, counting, size);
-        if chunker::wants_spare_buffer(size) {
-            chunker = chunker.with_buffer(self.spare.take());
-        }
+        let mut chunker =
+            Chunker::with_size_hint(self.cfg.chunker, counting, size, Arc::clone(&self.blocks));
         loop {
-            if self.shared.stop.load(Ordering::Relaxed) {
+            if self.shared.stopping() {
                 return Ok(Read_::Stopped);
             }
             let Some(data) = chunker.next_chunk()? else {
@@ -626,10 +646,6 @@ impl Reader<'_> {
                 e.0.state.complete(index, Err(Error::Interrupted), 0);
                 return Ok(Read_::Stopped);
             }
-        }
-        let buffer = chunker.into_buffer();
-        if !buffer.is_empty() {
-            self.spare.set(buffer);
         }
         Ok(Read_::Eof(read))
     }

@@ -9,9 +9,12 @@ use std::time::Duration;
 
 use super::tests::{backup, content, node_at, noise, repository, Recorder};
 use super::*;
-use crate::backend::FileType;
+use crate::backend::{Backend, FileInfo, FileType, MemBackend};
 
-const BIG: usize = 12 << 20;
+/// The big file spans several of a reader's 10 MiB read blocks, so an
+/// interrupt once it has read past the first (see the first test) finds
+/// some of its chunks dispatched and some not yet read.
+const BIG: usize = 32 << 20;
 
 /// A directory with one big file first (in name order) and a few small
 /// ones after it.
@@ -25,41 +28,74 @@ fn fixture() -> tempfile::TempDir {
     dir
 }
 
-/// Run a backup, setting the interrupt flag once `after` bytes were read.
-fn interrupted(repo: &Repository, dir: &Path, after: u64) -> (Result<BackupSummary>, Recorder) {
+/// A memory backend that raises an interrupt flag when the first pack is
+/// stored: a point every backup of the fixture reaches after some of the
+/// big file's chunks are saved (a pack holds 4 MiB) and, the pipeline's
+/// memory being bounded, long before all of its 32 MiB are read.
+struct Tripwire {
+    mem: Arc<MemBackend>,
+    flag: Arc<AtomicBool>,
+}
+
+impl Backend for Tripwire {
+    fn location(&self) -> String {
+        self.mem.location()
+    }
+    fn create(&self) -> Result<()> {
+        self.mem.create()
+    }
+    fn list(&self, tpe: FileType) -> Result<Vec<FileInfo>> {
+        self.mem.list(tpe)
+    }
+    fn read(&self, tpe: FileType, name: &str) -> Result<Vec<u8>> {
+        self.mem.read(tpe, name)
+    }
+    fn read_range(&self, tpe: FileType, name: &str, offset: u64, length: u64) -> Result<Vec<u8>> {
+        self.mem.read_range(tpe, name, offset, length)
+    }
+    fn write(&self, tpe: FileType, name: &str, data: &[u8]) -> Result<()> {
+        self.mem.write(tpe, name, data)?;
+        if tpe == FileType::Pack {
+            self.flag.store(true, Ordering::SeqCst);
+        }
+        Ok(())
+    }
+    fn remove(&self, tpe: FileType, name: &str) -> Result<()> {
+        self.mem.remove(tpe, name)
+    }
+    fn stat(&self, tpe: FileType, name: &str) -> Result<u64> {
+        self.mem.stat(tpe, name)
+    }
+}
+
+/// A repository in `mem` with 4 MiB packs, and a backup of `dir` into it
+/// that is interrupted when its first pack is stored (see [`Tripwire`]).
+fn interrupted(mem: &Arc<MemBackend>, dir: &Path) -> (Repository, Result<BackupSummary>, Recorder) {
     let flag = Arc::new(AtomicBool::new(false));
+    let tripwire = Arc::new(Tripwire {
+        mem: Arc::clone(mem),
+        flag: Arc::clone(&flag),
+    });
+    let mut repo =
+        Repository::open(tripwire, b"pw", &crate::repository::OpenOptions::default()).unwrap();
+    repo.load_index().unwrap();
+    repo.set_pack_size(4 << 20);
     let opts = BackupOptions {
-        interrupt: Some(flag.clone()),
+        interrupt: Some(flag),
         ..BackupOptions::default()
     };
-    let archiver = Archiver::new(repo, opts);
-    let progress = archiver.progress();
     let rec = Recorder::default();
-    let done = AtomicBool::new(false);
-    let result = std::thread::scope(|s| {
-        s.spawn(|| {
-            while !done.load(Ordering::Relaxed) {
-                if progress.bytes_read() >= after {
-                    flag.store(true, Ordering::Relaxed);
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(1));
-            }
-        });
-        let result = archiver.backup(&[dir.to_path_buf()], &rec);
-        done.store(true, Ordering::Relaxed);
-        result
-    });
-    (result, rec)
+    let result = Archiver::new(&repo, opts).backup(&[dir.to_path_buf()], &rec);
+    (repo, result, rec)
 }
 
 #[test]
 fn interrupted_backup_saves_a_checkpoint_and_the_next_run_reads_only_the_rest() {
-    let (repo, mem) = repository();
+    let (_, mem) = repository();
     let src = fixture();
     let big = src.path().join("a_big.bin");
 
-    let (result, rec) = interrupted(&repo, src.path(), (BIG / 3) as u64);
+    let (repo, result, rec) = interrupted(&mem, src.path());
     assert!(
         matches!(result, Err(Error::Interrupted)),
         "{:?}",

@@ -14,7 +14,12 @@
 //! the reader splits them into reads); chunks concatenate to the input; every
 //! chunk is non-empty and at most [`MAX_SIZE`] bytes; every chunk but the
 //! last is at least [`MIN_SIZE`] bytes; empty input yields no chunk.
+//!
+//! Chunks are [`Chunk`]s: shared ranges of the read buffer, which comes
+//! from a [`BlockPool`] and returns to it when its chunks are gone (see
+//! `block.rs` and `window.rs`).
 
+mod block;
 mod fastcdc;
 mod polynomial;
 mod rabin;
@@ -24,9 +29,11 @@ mod window;
 mod tests;
 
 use std::io::{self, Read};
+use std::sync::Arc;
 
 use crate::error::{Error, Result};
 
+pub use block::{BlockPool, Chunk};
 pub use polynomial::Polynomial;
 
 use self::fastcdc::FastCdc;
@@ -104,61 +111,42 @@ pub struct Chunker<R: Read> {
     failed: bool,
 }
 
-/// Whether an input of `size` bytes (`None`: unknown) is better chunked
-/// with a spare buffer ([`Chunker::with_buffer`]) than with its own: true
-/// for anything larger than a chunker's first allocation, which would
-/// otherwise grow (allocate and copy) on its way to the largest size.
-/// Smaller inputs get an exactly sized buffer that becomes their single
-/// chunk without a copy.
-pub fn wants_spare_buffer(size: Option<u64>) -> bool {
-    Window::<io::Empty>::wants_spare(size)
-}
-
 impl<R: Read> Chunker<R> {
-    /// A chunker over `reader`. Cheap: tables take microseconds to build and
-    /// the read buffer is allocated on the first read.
+    /// A chunker over `reader`, with a pool of its own. Cheap: tables take
+    /// microseconds to build and the read buffer is allocated on the first
+    /// read.
     pub fn new(kind: ChunkerKind, reader: R) -> Self {
-        Self::with_size_hint(kind, reader, None)
+        Self::with_size_hint(kind, reader, None, BlockPool::new(1))
     }
 
     /// A chunker over a reader expected to yield `size` bytes (a file's
-    /// size from `stat`): buffers are sized for it, and a file smaller
-    /// than [`MIN_SIZE`] costs one allocation and no copy. The hint never
-    /// changes the chunks.
-    pub fn with_size_hint(kind: ChunkerKind, reader: R, size: Option<u64>) -> Self {
+    /// size from `stat`), reading into blocks from `pool` (shared by
+    /// chunkers that run one after another or at once, and returned to it
+    /// when their chunks are dropped). A file under 256 KiB gets one
+    /// exactly sized block instead, which its single chunk then is. The
+    /// hint never changes the chunks.
+    pub fn with_size_hint(
+        kind: ChunkerKind,
+        reader: R,
+        size: Option<u64>,
+        pool: Arc<BlockPool>,
+    ) -> Self {
         let cutter = match kind {
             ChunkerKind::Rabin(pol) => Cutter::Rabin(Rabin::new(pol)),
             ChunkerKind::FastCdc => Cutter::FastCdc(FastCdc::new()),
         };
         Chunker {
-            window: Window::with_size_hint(reader, size),
+            window: Window::with_size_hint(reader, size, pool),
             cutter,
             failed: false,
         }
-    }
-
-    /// Read into `spare`, a buffer an earlier chunker gave back
-    /// ([`into_buffer`](Self::into_buffer)), instead of allocating one: for
-    /// a thread that chunks large files one after another. Never changes
-    /// the chunks.
-    #[must_use]
-    pub fn with_buffer(mut self, spare: Vec<u8>) -> Self {
-        self.window = self.window.with_spare(spare);
-        self
-    }
-
-    /// The read buffer, for the next chunker's
-    /// [`with_buffer`](Self::with_buffer), if it is worth keeping (it grew
-    /// for a large input); empty otherwise.
-    pub fn into_buffer(self) -> Vec<u8> {
-        self.window.into_spare()
     }
 
     /// The next chunk, or None at EOF. Empty input yields no chunks.
     ///
     /// `Interrupted` reads are retried. After any other read error the
     /// chunker is spent: this and every later call return an error.
-    pub fn next_chunk(&mut self) -> io::Result<Option<Vec<u8>>> {
+    pub fn next_chunk(&mut self) -> io::Result<Option<Chunk>> {
         if self.failed {
             return Err(io::Error::other(
                 "chunker: an earlier read failed, the stream position is lost",
@@ -188,7 +176,7 @@ impl<R: Read> Chunker<R> {
 }
 
 impl<R: Read> Iterator for Chunker<R> {
-    type Item = io::Result<Vec<u8>>;
+    type Item = io::Result<Chunk>;
 
     /// Yields chunks, then stops; after a read error yields that error once
     /// and then stops.

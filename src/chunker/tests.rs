@@ -35,6 +35,7 @@ fn splitmix_bytes(seed: u64, len: usize) -> Vec<u8> {
 
 fn chunk_all(kind: ChunkerKind, reader: impl Read) -> Vec<Vec<u8>> {
     Chunker::new(kind, reader)
+        .map(|c| c.map(|c| c.to_vec()))
         .collect::<io::Result<Vec<_>>>()
         .unwrap()
 }
@@ -263,47 +264,35 @@ fn read_error_is_reported_and_sticks() {
 }
 
 #[test]
-fn a_reused_buffer_changes_no_chunk() {
+fn a_shared_block_pool_changes_no_chunk() {
     let kind = rabin("2ad6ec33f401f5");
-    let big = splitmix_bytes(7, 20 << 20);
-    let want = chunk_all(kind, &big[..]);
-    // A chunker that read a large file gives its full-size buffer back; a
-    // small file's buffer is not worth keeping.
-    let mut first = Chunker::new(kind, &big[..]);
-    while first.next_chunk().unwrap().is_some() {}
-    let mut spare = first.into_buffer();
-    assert!(spare.len() > 1 << 20, "{}", spare.len());
-    let mut small = Chunker::new(kind, &b"tiny"[..]);
-    while small.next_chunk().unwrap().is_some() {}
-    assert!(small.into_buffer().is_empty());
-    // A medium input that is a single chunk (below the minimum chunk
-    // size) still gives its grown buffer back, instead of handing it over
-    // as the chunk: the next input would allocate and grow one again.
-    let medium = &big[..480 << 10];
-    assert!(wants_spare_buffer(Some(medium.len() as u64)));
-    let mut one = Chunker::with_size_hint(kind, medium, Some(medium.len() as u64));
-    assert_eq!(one.next_chunk().unwrap().as_deref(), Some(medium));
-    assert!(one.next_chunk().unwrap().is_none());
-    assert!(one.into_buffer().len() >= medium.len());
-
-    // Stale bytes in the reused buffer never leak into chunks, whether
-    // the next input is large, small, or read in dribbles.
-    spare.fill(0xee);
+    let big = splitmix_bytes(7, 30 << 20);
     let other = splitmix_bytes(8, (9 << 20) + 3);
-    for data in [&big[..], &other[..], &b"short"[..]] {
-        let reused: Vec<Vec<u8>> = Chunker::new(kind, Dribble { data, step: 70_001 })
-            .with_buffer(std::mem::take(&mut spare))
+    let pool = BlockPool::new(3);
+    let pooled = |data: &[u8], hint: Option<u64>, step: usize| -> Vec<Chunk> {
+        Chunker::with_size_hint(kind, Dribble { data, step }, hint, pool.clone())
             .collect::<io::Result<_>>()
-            .unwrap();
-        assert_eq!(reused, chunk_all(kind, data));
-        check_invariants(data, &reused);
-        spare = vec![0xee; window::CAPACITY];
+            .unwrap()
+    };
+    // Chunks of one input stay intact while later inputs reuse the blocks
+    // that earlier chunks gave back (stale bytes never leak), whether the
+    // next input is large, small, hinted or not, or read in dribbles.
+    let held = pooled(&big, Some(big.len() as u64), 1 << 20);
+    drop(pooled(&other, None, 1 << 20));
+    assert!(pool.kept() >= 1, "blocks come back to the pool");
+    for (data, hint, step) in [
+        (&other[..], None, 70_001),
+        (&big[..], Some(1), 1 << 20),
+        (&b"short"[..], None, 3),
+        (&big[..480 << 10], Some(480 << 10), 1 << 20),
+        (&b"tiny"[..], Some(4), 1 << 20),
+    ] {
+        let got = pooled(data, hint, step);
+        let want = chunk_all(kind, data);
+        assert_eq!(got.iter().map(|c| c.to_vec()).collect::<Vec<_>>(), want);
+        check_invariants(data, &want);
     }
-    assert_eq!(
-        Chunker::new(kind, &big[..])
-            .with_buffer(spare)
-            .collect::<io::Result<Vec<_>>>()
-            .unwrap(),
-        want
-    );
+    assert!(pool.kept() <= 3);
+    let held: Vec<Vec<u8>> = held.iter().map(|c| c.to_vec()).collect();
+    assert_eq!(held, chunk_all(kind, &big[..]));
 }

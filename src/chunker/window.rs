@@ -1,98 +1,70 @@
 //! The read buffer behind a [`Chunker`](super::Chunker).
 //!
-//! `buf[pos..end]` holds the bytes read but not yet returned, starting with
-//! the chunk being assembled, which is thus always contiguous. The buffer
-//! starts small (most files are small) and grows on demand up to
-//! [`CAPACITY`]; when its tail is full the live bytes move to the front.
-//! Each byte is copied once out of the buffer into its chunk's exactly-sized
-//! `Vec`, plus occasionally by a move to the front.
+//! `block[pos..end]` holds the bytes read but not yet returned, starting
+//! with the chunk being assembled, which is thus always contiguous. Chunks
+//! are ranges of the block ([`Chunk`]), not copies. The block is written
+//! only while no chunk refers to it; when more bytes are needed and chunks
+//! of the block are still out, the live bytes (the start of the next
+//! chunk, usually well under one chunk per block) move to a fresh block
+//! from the [`BlockPool`]. So each byte is read once and copied at most
+//! once more, by such a move.
 //!
-//! A window may be given a *spare* buffer (a full-size one an earlier
-//! window gave back, [`Window::into_spare`]) to use instead of allocating:
-//! a thread chunking large files one after another then reuses one buffer
-//! instead of allocating, zero-filling and growing one per file.
+//! A small input with a size hint gets one exactly sized block of its own
+//! instead (its single chunk is then that block, without touching a pool
+//! block's megabytes).
 
 use std::io::{self, ErrorKind, Read};
+use std::sync::Arc;
 
+use super::block::{Block, BlockPool, Chunk};
 use super::MAX_SIZE;
 
-/// Initial buffer size.
-const INITIAL: usize = 256 * 1024;
-/// Largest buffer size: a whole maximal chunk plus room to read ahead.
+/// Inputs known to be shorter than this get a block of their own, sized
+/// exactly.
+const SMALL_INPUT: usize = 256 * 1024;
+/// Size of a pool block: a whole maximal chunk plus room to read ahead.
 pub(super) const CAPACITY: usize = MAX_SIZE + MAX_SIZE / 4;
 
 pub(super) struct Window<R> {
     reader: R,
-    buf: Vec<u8>,
+    block: Arc<Block>,
     pos: usize,
     end: usize,
     eof: bool,
-    /// Size of the first allocation.
-    first: usize,
-    /// A buffer to use instead of the first allocation (empty if none).
-    spare: Vec<u8>,
+    /// Size of the first block, if it is not a pool block.
+    exact: Option<usize>,
+    pool: Arc<BlockPool>,
 }
 
 impl<R: Read> Window<R> {
     #[cfg(test)]
     pub(super) fn new(reader: R) -> Self {
-        Self::with_size_hint(reader, None)
+        Self::with_size_hint(reader, None, BlockPool::new(1))
     }
 
-    /// A window over a reader expected to hold `size` bytes: the first
-    /// buffer then holds exactly them plus the one byte that lets the read
-    /// after them report the end, so a small file costs one small
-    /// allocation and its single chunk is the buffer itself (see
-    /// [`take`](Self::take)). A wrong hint only costs a reallocation.
-    pub(super) fn with_size_hint(reader: R, size: Option<u64>) -> Self {
-        let first = size.map_or(INITIAL, |s| {
-            usize::try_from(s).map_or(INITIAL, |s| s.saturating_add(1).min(INITIAL))
-        });
+    /// A window over a reader expected to hold `size` bytes, drawing
+    /// blocks from `pool`. A small input gets a block of exactly `size`
+    /// bytes plus the one byte that lets the read after them report the
+    /// end. A wrong hint only costs a move to a pool block.
+    pub(super) fn with_size_hint(reader: R, size: Option<u64>, pool: Arc<BlockPool>) -> Self {
+        let exact = size
+            .and_then(|s| usize::try_from(s).ok())
+            .filter(|&s| s < SMALL_INPUT)
+            .map(|s| s + 1);
         Window {
             reader,
-            buf: Vec::new(),
+            block: Arc::new(Block::owned(0)),
             pos: 0,
             end: 0,
             eof: false,
-            first,
-            spare: Vec::new(),
-        }
-    }
-
-    /// Whether a reader of `size` bytes would outgrow the first allocation
-    /// (see [`wants_spare_buffer`](super::wants_spare_buffer)).
-    pub(super) fn wants_spare(size: Option<u64>) -> bool {
-        size.is_none_or(|s| s >= INITIAL as u64)
-    }
-
-    /// Use `spare` (see the module docs) as the buffer, if it is at least
-    /// as large as the first allocation would be. Its contents do not
-    /// matter: only bytes read into it are ever returned.
-    pub(super) fn with_spare(mut self, spare: Vec<u8>) -> Self {
-        if spare.len() >= self.first {
-            self.spare = spare;
-        }
-        self
-    }
-
-    /// The buffer, for a later window's [`with_spare`](Self::with_spare),
-    /// if it grew past its initial size (a large input; empty otherwise).
-    pub(super) fn into_spare(self) -> Vec<u8> {
-        let buf = if self.buf.is_empty() {
-            self.spare
-        } else {
-            self.buf
-        };
-        if buf.len() > INITIAL {
-            buf
-        } else {
-            Vec::new()
+            exact,
+            pool,
         }
     }
 
     /// The bytes read and not yet taken.
     pub(super) fn data(&self) -> &[u8] {
-        &self.buf[self.pos..self.end]
+        &self.block.data[self.pos..self.end]
     }
 
     /// Whether the reader has reported end of input.
@@ -105,12 +77,14 @@ impl<R: Read> Window<R> {
     pub(super) fn fill(&mut self, want: usize) -> io::Result<()> {
         let want = want.min(CAPACITY);
         while self.end - self.pos < want && !self.eof {
-            if self.end == self.buf.len() {
+            let end = self.end;
+            if !matches!(Arc::get_mut(&mut self.block), Some(b) if end < b.data.len()) {
                 self.make_room(want);
             }
-            match self.reader.read(&mut self.buf[self.end..]) {
+            let block = Arc::get_mut(&mut self.block).expect("make_room unshares the block");
+            match self.reader.read(&mut block.data[self.end..]) {
                 Ok(0) => self.eof = true,
-                Ok(n) => self.end += n.min(self.buf.len() - self.end),
+                Ok(n) => self.end += n.min(block.data.len() - self.end),
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),
             }
@@ -118,51 +92,37 @@ impl<R: Read> Window<R> {
         Ok(())
     }
 
-    /// Make free space after `end` so that `want` bytes fit from `pos`:
-    /// grow if the buffer is too small, else move the live bytes to the front.
+    /// Make free space after `end` in a block nothing else refers to, so
+    /// that `want` bytes fit from `pos`: move the live bytes to the front
+    /// of the block if it is unshared and large enough, else to a new one.
     fn make_room(&mut self, want: usize) {
         let live = self.end - self.pos;
-        if self.buf.is_empty() && !self.spare.is_empty() {
-            self.buf = std::mem::take(&mut self.spare);
-        } else if self.buf.is_empty() {
-            self.buf = vec![0u8; self.first];
-        } else if self.buf.len() < want {
-            let len = want.max(2 * self.buf.len()).clamp(INITIAL, CAPACITY);
-            let mut bigger = vec![0u8; len];
-            bigger[..live].copy_from_slice(&self.buf[self.pos..self.end]);
-            self.buf = bigger;
-        } else {
-            self.buf.copy_within(self.pos..self.end, 0);
-        }
+        let (pos, end) = (self.pos, self.end);
         self.pos = 0;
         self.end = live;
+        let reuse = matches!(Arc::get_mut(&mut self.block),
+            Some(block) if block.data.len() >= want.max(live + 1));
+        if let (true, Some(block)) = (reuse, Arc::get_mut(&mut self.block)) {
+            block.data.copy_within(pos..end, 0);
+            return;
+        }
+        let mut fresh = match self.exact.take() {
+            // The first block of a small input: exactly its size, however
+            // much the cutter would like to see (the read after its last
+            // byte reports the end); a pool block if the input is longer.
+            Some(len) if len > live => Block::owned(len),
+            _ => self.pool.block(),
+        };
+        fresh.data[..live].copy_from_slice(&self.block.data[pos..end]);
+        self.block = Arc::new(fresh);
     }
 
     /// Remove the first `n` available bytes (`n ≤ data().len()`) and return
     /// them as a chunk.
-    pub(super) fn take(&mut self, n: usize) -> Vec<u8> {
+    pub(super) fn take(&mut self, n: usize) -> Chunk {
         let n = n.min(self.end - self.pos);
-        if self.pos == 0
-            && n == self.end
-            && self.buf.len() <= n + n / 8 + 1
-            && self.buf.len() <= INITIAL
-        {
-            // The whole buffer, which is hardly larger than the chunk (a
-            // small file read with a size hint): hand it over, no copy. A
-            // larger buffer stays, to be a spare for the next input
-            // (handing it over would save one copy and cost an allocation
-            // and its page faults, plus the growth copies, for the next).
-            let mut chunk = std::mem::take(&mut self.buf);
-            chunk.truncate(n);
-            self.end = 0;
-            return chunk;
-        }
-        let chunk = self.buf[self.pos..self.pos + n].to_vec();
+        let chunk = Chunk::new(Arc::clone(&self.block), self.pos..self.pos + n);
         self.pos += n;
-        if self.pos == self.end {
-            self.pos = 0;
-            self.end = 0;
-        }
         chunk
     }
 }
@@ -193,8 +153,8 @@ mod tests {
     }
 
     #[test]
-    fn fill_take_and_grow() {
-        let data: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
+    fn fill_take_and_move_to_new_blocks() {
+        let data: Vec<u8> = (0..30_000_000u32).map(|i| (i % 251) as u8).collect();
         let mut w = Window::new(Trickle {
             data: &data,
             step: 70_001,
@@ -203,22 +163,63 @@ mod tests {
         w.fill(10).unwrap();
         assert!(w.data().len() >= 10);
         assert_eq!(w.data(), &data[..w.data().len()]);
-        assert_eq!(w.take(5), &data[..5]);
+        let first = w.take(5);
+        assert_eq!(&first[..], &data[..5]);
 
         w.fill(2_000_000).unwrap();
         assert!(w.data().len() >= 2_000_000);
         assert_eq!(w.data(), &data[5..5 + w.data().len()]);
-        assert!(w.buf.len() <= CAPACITY);
+        assert!(w.block.data.len() <= CAPACITY);
 
-        let mut got = w.take(1_000_000);
+        // Chunks handed out keep their bytes while the window reads on
+        // (into new blocks, since these ones are shared).
+        let mut chunks = vec![first, w.take(1_000_000)];
         while !w.eof() || !w.data().is_empty() {
             w.fill(w.data().len() + 1).unwrap();
-            let n = w.data().len();
-            got.extend(w.take(n));
+            let n = w.data().len().min(3_000_000);
+            chunks.push(w.take(n));
         }
-        assert_eq!(got, &data[5..]);
+        let got: Vec<u8> = chunks.iter().flat_map(|c| c.iter().copied()).collect();
+        assert_eq!(got, data);
         w.fill(100).unwrap();
         assert!(w.data().is_empty());
+    }
+
+    #[test]
+    fn blocks_return_to_the_pool_and_are_reused() {
+        let data: Vec<u8> = (0..(3 * CAPACITY) as u32)
+            .map(|i| (i % 253) as u8)
+            .collect();
+        let pool = BlockPool::new(4);
+        let mut w = Window::with_size_hint(&data[..], None, Arc::clone(&pool));
+        let mut chunks = Vec::new();
+        while !w.eof() || !w.data().is_empty() {
+            w.fill(MAX_SIZE).unwrap();
+            let n = w.data().len().min(MAX_SIZE / 2);
+            chunks.push(w.take(n));
+        }
+        assert_eq!(pool.kept(), 0, "every block is still in use");
+        let got: Vec<u8> = chunks.iter().flat_map(|c| c.iter().copied()).collect();
+        assert_eq!(got, data);
+        drop(chunks);
+        assert!(pool.kept() >= 2, "{} blocks kept", pool.kept());
+        drop(w);
+        let kept = pool.kept();
+        assert!(kept <= 4, "{kept} blocks kept");
+
+        // The next input takes kept blocks instead of new ones; their old
+        // bytes never show.
+        let other = vec![7u8; CAPACITY + 5];
+        let mut w = Window::with_size_hint(&other[..], Some(other.len() as u64), pool.clone());
+        w.fill(MAX_SIZE).unwrap();
+        assert_eq!(pool.kept(), kept - 1);
+        let mut got = Vec::new();
+        while !w.eof() || !w.data().is_empty() {
+            w.fill(MAX_SIZE).unwrap();
+            let n = w.data().len();
+            got.extend_from_slice(&w.take(n));
+        }
+        assert_eq!(got, other);
     }
 
     #[test]
@@ -237,23 +238,27 @@ mod tests {
     #[test]
     fn size_hints_size_the_buffer_and_never_change_the_data() {
         let data: Vec<u8> = (0..5000u32).map(|i| (i % 253) as u8).collect();
-        // Exact hint: one buffer of size + 1, handed over as the chunk.
-        let mut w = Window::with_size_hint(&data[..], Some(5000));
+        let pool = BlockPool::new(2);
+        // Exact hint: one block of size + 1, of its own (not the pool's),
+        // and its single chunk is that block.
+        let mut w = Window::with_size_hint(&data[..], Some(5000), pool.clone());
         w.fill(CAPACITY).unwrap();
         assert!(w.eof());
-        assert_eq!(w.buf.len(), 5001);
+        assert_eq!(w.block.data.len(), 5001);
         let chunk = w.take(5000);
-        assert_eq!(chunk, data);
-        assert!(w.buf.is_empty() && w.data().is_empty());
+        assert_eq!(&chunk[..], &data[..]);
+        assert!(w.data().is_empty());
+        drop((w, chunk));
+        assert_eq!(pool.kept(), 0);
 
         // Wrong hints (the file grew or shrank) still read everything.
         for hint in [0, 1, 100, 4999, 5001, 1 << 40] {
-            let mut w = Window::with_size_hint(&data[..], Some(hint));
+            let mut w = Window::with_size_hint(&data[..], Some(hint), pool.clone());
             let mut got = Vec::new();
             while !w.eof() || !w.data().is_empty() {
                 w.fill(w.data().len() + 700).unwrap();
                 let n = w.data().len().min(1234);
-                got.extend(w.take(n));
+                got.extend_from_slice(&w.take(n));
             }
             assert_eq!(got, data, "hint {hint}");
         }

@@ -23,7 +23,10 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
-const BIG: usize = 12 << 20;
+/// Larger than what a backup holds in flight (a 10 MiB read block per
+/// reader and 6 MiB of chunks per saver), so an interrupt once a few MiB
+/// are saved always finds part of the big file unread.
+const BIG: usize = 40 << 20;
 
 /// One big file and a few small ones.
 fn write_data(root: &Path, seed: u64, big: usize) {
@@ -70,8 +73,10 @@ fn signal(child: &Child, sig: &str) {
     assert!(status.success(), "kill {sig} failed");
 }
 
-/// Wait until the backup's status lines report `bytes` read and `ready()`
-/// holds, then send `sig`; returns the exit status and stderr.
+/// Wait until the backup's status lines report `bytes` saved
+/// (`bytes_done`: read, chunked and stored; a reader reads up to 10 MiB
+/// ahead of that) and `ready()` holds, then send `sig`; returns the exit
+/// status and stderr.
 fn interrupt_when(
     mut child: Child,
     bytes: u64,
@@ -92,7 +97,7 @@ fn interrupt_when(
         let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) else {
             continue;
         };
-        let done = v["bytes_read"].as_u64().unwrap_or(0);
+        let done = v["bytes_done"].as_u64().unwrap_or(0);
         if !sent && v["message_type"] == "status" && done >= bytes && ready() {
             signal(&child, sig);
             sent = true;
