@@ -15,6 +15,26 @@ use crate::error::{Error, Result};
 /// Length of an id in bytes.
 pub const ID_LEN: usize = 32;
 
+/// [`NIBBLE`]'s value for a byte that is not a hex digit.
+const INVALID: u8 = 0x80;
+
+/// The value of each hex digit (either case), [`INVALID`] for other bytes.
+static NIBBLE: [u8; 256] = {
+    let mut t = [INVALID; 256];
+    let mut i = 0;
+    while i < 10 {
+        t[b'0' as usize + i] = i as u8;
+        i += 1;
+    }
+    let mut i = 0;
+    while i < 6 {
+        t[b'a' as usize + i] = 10 + i as u8;
+        t[b'A' as usize + i] = 10 + i as u8;
+        i += 1;
+    }
+    t
+};
+
 /// A SHA-256 hash.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
 pub struct Id(pub [u8; ID_LEN]);
@@ -31,10 +51,26 @@ impl Id {
     }
 
     /// Parse 64 hex digits.
+    /// (Upper case digits are accepted too.) Trees and index files hold
+    /// an id or more per entry, so this is a table lookup per digit with
+    /// one validity check at the end.
     pub fn from_hex(s: &str) -> Result<Self> {
+        let invalid = || Error::InvalidArgument(format!("invalid id {s:?}: want 64 hex digits"));
+        let digits = s.as_bytes();
+        if digits.len() != 2 * ID_LEN {
+            return Err(invalid());
+        }
         let mut out = [0u8; ID_LEN];
-        hex::decode_to_slice(s, &mut out)
-            .map_err(|_| Error::InvalidArgument(format!("invalid id {s:?}: want 64 hex digits")))?;
+        // Every table value is a nibble (< 16) or INVALID (high bit set).
+        let mut seen = 0u8;
+        for (byte, pair) in out.iter_mut().zip(digits.chunks_exact(2)) {
+            let (hi, lo) = (NIBBLE[usize::from(pair[0])], NIBBLE[usize::from(pair[1])]);
+            seen |= hi | lo;
+            *byte = (hi << 4) | (lo & 0x0f);
+        }
+        if seen & INVALID != 0 {
+            return Err(invalid());
+        }
         Ok(Id(out))
     }
 
@@ -198,5 +234,29 @@ mod tests {
         assert_eq!(back.0, id);
         assert!(Id::from_hex("zz").is_err());
         assert!(id.has_prefix(&id.short()));
+    }
+
+    #[test]
+    fn from_hex_takes_exactly_64_digits_of_either_case() {
+        let hex = Id::hash(b"case").to_hex();
+        let id = Id::from_hex(&hex).unwrap();
+        assert_eq!(Id::from_hex(&hex.to_uppercase()).unwrap(), id);
+        assert_eq!(id.0.to_vec(), hex::decode(&hex).unwrap());
+        assert!(Id::from_hex(&hex[..62]).is_err());
+        assert!(Id::from_hex(&format!("{hex}00")).is_err());
+        assert!(Id::from_hex("").is_err());
+        // Any one byte that is not a hex digit, anywhere, is refused.
+        for pos in [0, 1, 31, 62, 63] {
+            for bad in ["g", "G", " ", "/", ":", "@", "`", "\u{7f}"] {
+                let mut s = hex.clone().into_bytes();
+                s[pos] = bad.as_bytes()[0];
+                let s = String::from_utf8(s).unwrap();
+                assert!(Id::from_hex(&s).is_err(), "{s:?}");
+            }
+        }
+        // Multi-byte characters never pass either (64 bytes, not digits).
+        let wide = format!("é{}", &hex[2..]);
+        assert_eq!(wide.len(), 64);
+        assert!(Id::from_hex(&wide).is_err());
     }
 }

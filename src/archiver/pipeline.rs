@@ -13,10 +13,11 @@
 //!   in all, queued or being saved: [`ByteBudget`]) wait to be saved, plus
 //!   the open packs. Chunks are not copies but ranges of the 10 MiB block
 //!   a reader read them into ([`Chunk`]): a block returns to the readers'
-//!   [`BlockPool`] when its last chunk is saved, so each reader holds the
-//!   block it fills and the one or two whose chunks are being saved, and
-//!   the pool keeps [`BLOCKS_KEPT_PER_READER`] more; no chunk costs an
-//!   allocation or a copy.
+//!   [`BlockPool`] when its last chunk is saved. So the blocks in use are
+//!   the one each reader fills plus at most one per chunk in flight
+//!   (usually one or two per reader, as chunks come in order), the pool
+//!   keeps up to [`BLOCKS_KEPT_PER_READER`] per reader for reuse, and no
+//!   chunk costs an allocation or a copy.
 //! - A reader only chunks; the chunks of one file are hashed, compressed and
 //!   encrypted by all savers at once, so a single large file uses every
 //!   core while the chunker runs ahead. Chunks under [`INLINE_CHUNK`] (small
