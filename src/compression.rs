@@ -131,24 +131,14 @@ pub fn compress_smaller(data: &[u8], mode: CompressionMode, out: &mut Vec<u8>) -
     out.reserve(data.len());
     match with_compressor(level, |c| c.compress_to_buffer(data, out)) {
         Ok(n) => n < data.len(),
-        // Output that does not fit in `data.len()` bytes is no gain; any
-        // other failure is logged, and storing uncompressed is always valid.
-        Err(e) if is_dst_too_small(&e) => false,
+        // Mostly zstd's "destination buffer is too small": the output would
+        // not be smaller than the input (every tiny blob). Any other failure
+        // is handled the same way, as storing uncompressed is always valid.
         Err(e) => {
-            log::warn!("zstd compression failed, storing uncompressed: {e}");
+            log::trace!("zstd: {e}, storing uncompressed");
             false
         }
     }
-}
-
-/// zstd's "destination buffer is too small" error, as the zstd crate
-/// reports it.
-fn is_dst_too_small(e: &std::io::Error) -> bool {
-    let too_small = zstd::zstd_safe::get_error_name(
-        // ZSTD_error_dstSize_tooSmall, as a function return code.
-        0usize.wrapping_sub(70),
-    );
-    e.to_string() == too_small
 }
 
 fn compress_at(data: &[u8], level: i32) -> std::io::Result<Vec<u8>> {
