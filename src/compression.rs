@@ -95,20 +95,6 @@ impl FromStr for CompressionMode {
     }
 }
 
-/// Compress `data` as one zstd frame at the mode's level; `None` for
-/// [`CompressionMode::Off`] (or, should zstd ever fail, after logging it:
-/// the caller then stores the data uncompressed, which is always valid).
-pub fn compress(data: &[u8], mode: CompressionMode) -> Option<Vec<u8>> {
-    let level = mode.level()?;
-    match compress_at(data, level) {
-        Ok(out) => Some(out),
-        Err(e) => {
-            log::warn!("zstd compression failed, storing uncompressed: {e}");
-            None
-        }
-    }
-}
-
 thread_local! {
     /// One compression context per thread and level: creating a zstd
     /// context allocates and clears its tables, which costs a noticeable
@@ -321,6 +307,11 @@ pub fn decode_unpacked(data: &[u8], max_len: usize) -> Result<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `data` as one zstd frame at the mode's level (`None` for `Off`).
+    fn compress(data: &[u8], mode: CompressionMode) -> Option<Vec<u8>> {
+        compress_at(data, mode.level()?).ok()
+    }
 
     fn sample(len: usize) -> Vec<u8> {
         (0..len)

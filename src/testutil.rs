@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use crate::backend::{Backend, MemBackend};
+use crate::backend::{Backend, FileInfo, FileType, MemBackend};
 use crate::blob::BlobType;
 use crate::crypto::kdf::KdfParams;
 use crate::crypto::MasterKey;
@@ -86,4 +86,48 @@ pub(crate) fn stored_blob(key: &MasterKey, plain: &[u8], compress: bool) -> (Pac
         uncompressed_length,
     };
     (blob, encrypted)
+}
+
+/// A memory backend that calls `hook` with a pack's name before storing
+/// it; an error from the hook fails that write (and stores nothing). For
+/// tests that need a failing disk or an event at a fixed point of a backup.
+pub(crate) struct PackHook<F> {
+    pub mem: Arc<MemBackend>,
+    pub hook: F,
+}
+
+impl<F: Fn(&str) -> crate::Result<()> + Send + Sync> Backend for PackHook<F> {
+    fn location(&self) -> String {
+        self.mem.location()
+    }
+    fn create(&self) -> crate::Result<()> {
+        self.mem.create()
+    }
+    fn list(&self, tpe: FileType) -> crate::Result<Vec<FileInfo>> {
+        self.mem.list(tpe)
+    }
+    fn read(&self, tpe: FileType, name: &str) -> crate::Result<Vec<u8>> {
+        self.mem.read(tpe, name)
+    }
+    fn read_range(
+        &self,
+        tpe: FileType,
+        name: &str,
+        offset: u64,
+        length: u64,
+    ) -> crate::Result<Vec<u8>> {
+        self.mem.read_range(tpe, name, offset, length)
+    }
+    fn write(&self, tpe: FileType, name: &str, data: &[u8]) -> crate::Result<()> {
+        if tpe == FileType::Pack {
+            (self.hook)(name)?;
+        }
+        self.mem.write(tpe, name, data)
+    }
+    fn remove(&self, tpe: FileType, name: &str) -> crate::Result<()> {
+        self.mem.remove(tpe, name)
+    }
+    fn stat(&self, tpe: FileType, name: &str) -> crate::Result<u64> {
+        self.mem.stat(tpe, name)
+    }
 }

@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use super::tests::{backup, content, node_at, noise, repository, Recorder};
 use super::*;
-use crate::backend::{Backend, FileInfo, FileType, MemBackend};
+use crate::backend::{FileType, MemBackend};
+use crate::testutil::PackHook;
 
 /// The big file spans several of a reader's 10 MiB read blocks, so an
 /// interrupt once it has read past the first (see the first test) finds
@@ -28,53 +29,20 @@ fn fixture() -> tempfile::TempDir {
     dir
 }
 
-/// A memory backend that raises an interrupt flag when the first pack is
-/// stored: a point every backup of the fixture reaches after some of the
-/// big file's chunks are saved (a pack holds 4 MiB) and, the pipeline's
-/// memory being bounded, long before all of its 32 MiB are read.
-struct Tripwire {
-    mem: Arc<MemBackend>,
-    flag: Arc<AtomicBool>,
-}
-
-impl Backend for Tripwire {
-    fn location(&self) -> String {
-        self.mem.location()
-    }
-    fn create(&self) -> Result<()> {
-        self.mem.create()
-    }
-    fn list(&self, tpe: FileType) -> Result<Vec<FileInfo>> {
-        self.mem.list(tpe)
-    }
-    fn read(&self, tpe: FileType, name: &str) -> Result<Vec<u8>> {
-        self.mem.read(tpe, name)
-    }
-    fn read_range(&self, tpe: FileType, name: &str, offset: u64, length: u64) -> Result<Vec<u8>> {
-        self.mem.read_range(tpe, name, offset, length)
-    }
-    fn write(&self, tpe: FileType, name: &str, data: &[u8]) -> Result<()> {
-        self.mem.write(tpe, name, data)?;
-        if tpe == FileType::Pack {
-            self.flag.store(true, Ordering::SeqCst);
-        }
-        Ok(())
-    }
-    fn remove(&self, tpe: FileType, name: &str) -> Result<()> {
-        self.mem.remove(tpe, name)
-    }
-    fn stat(&self, tpe: FileType, name: &str) -> Result<u64> {
-        self.mem.stat(tpe, name)
-    }
-}
-
 /// A repository in `mem` with 4 MiB packs, and a backup of `dir` into it
-/// that is interrupted when its first pack is stored (see [`Tripwire`]).
+/// that is interrupted when its first pack is stored: a point every backup
+/// of the fixture reaches after some of the big file's chunks are saved
+/// and, the pipeline's memory being bounded, long before all of its 32 MiB
+/// are read.
 fn interrupted(mem: &Arc<MemBackend>, dir: &Path) -> (Repository, Result<BackupSummary>, Recorder) {
     let flag = Arc::new(AtomicBool::new(false));
-    let tripwire = Arc::new(Tripwire {
+    let raise = Arc::clone(&flag);
+    let tripwire = Arc::new(PackHook {
         mem: Arc::clone(mem),
-        flag: Arc::clone(&flag),
+        hook: move |_: &str| {
+            raise.store(true, Ordering::SeqCst);
+            Ok(())
+        },
     });
     let mut repo =
         Repository::open(tripwire, b"pw", &crate::repository::OpenOptions::default()).unwrap();

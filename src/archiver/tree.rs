@@ -153,10 +153,8 @@ struct Frame {
     node: Option<Node>,
     /// The parent snapshot's node at the same place.
     previous_node: Option<Node>,
-    /// The parent snapshot's listing of this directory.
-    previous: Option<Tree>,
-    /// The id of that listing's tree blob (set when it was loaded).
-    previous_id: Option<TreeId>,
+    /// The parent snapshot's listing of this directory, and its tree id.
+    previous: Option<(TreeId, Tree)>,
     /// The checkpoints' listings of this directory, newest first.
     checkpoints: Vec<Tree>,
     children: std::vec::IntoIter<Child>,
@@ -181,6 +179,11 @@ impl Frame {
             tree.insert(child)?;
         }
         Ok(tree)
+    }
+
+    /// The parent snapshot's node named `name` in this directory.
+    fn previous_node(&self, name: &OsString) -> Option<Node> {
+        self.previous.as_ref()?.1.find(name).cloned()
     }
 
     /// The checkpoints' nodes named `name`, newest checkpoint first.
@@ -218,8 +221,7 @@ impl Builder<'_> {
         parent: Option<TreeId>,
         checkpoints: &[TreeId],
     ) -> Result<TreeId> {
-        let previous = parent.and_then(|id| self.load_tree(&id, Path::new("/")));
-        let previous_id = parent.filter(|_| previous.is_some());
+        let previous = parent.and_then(|id| Some((id, self.load_tree(&id, Path::new("/"))?)));
         let checkpoints = checkpoints
             .iter()
             .filter_map(|id| self.load_checkpoint_tree(id))
@@ -229,7 +231,6 @@ impl Builder<'_> {
             node: None,
             previous_node: None,
             previous,
-            previous_id,
             checkpoints,
             children: children_of(targets.nodes)?.into_iter(),
             entries: Vec::new(),
@@ -378,11 +379,7 @@ impl Builder<'_> {
         if self.select.excluded_by_info(&path, &meta) {
             return Ok(Visit::Nothing);
         }
-        let previous = parent
-            .previous
-            .as_ref()
-            .and_then(|t| t.find(&name))
-            .cloned();
+        let previous = parent.previous_node(&name);
         let sn_path = child_sn_path(&parent.sn_path, &name);
         let file_type = meta.file_type();
         if file_type.is_file() {
@@ -419,21 +416,16 @@ impl Builder<'_> {
                 reason: "path is not a directory".into(),
             });
         }
-        let previous = parent
-            .previous
-            .as_ref()
-            .and_then(|t| t.find(&name))
-            .cloned();
+        let previous = parent.previous_node(&name);
         let checkpoints: Vec<Node> = parent.checkpoint_nodes(&name).cloned().collect();
         let sn_path = child_sn_path(&parent.sn_path, &name);
         let node = self.nodes.node(&info_path, name, &meta)?;
-        let (previous_id, previous_tree) = self.load_previous(previous.as_ref(), &info_path);
+        let previous_tree = self.load_previous(previous.as_ref(), &info_path);
         Ok(Visit::Frame(Frame {
             sn_path,
             node: Some(node),
             previous_node: previous,
             previous: previous_tree,
-            previous_id,
             checkpoints: self.load_checkpoint_dirs(&checkpoints),
             children: children.into_iter(),
             entries: Vec::new(),
@@ -578,7 +570,7 @@ impl Builder<'_> {
                 return None;
             }
         };
-        let (previous_id, previous_tree) = self.load_previous(previous.as_ref(), &path);
+        let previous_tree = self.load_previous(previous.as_ref(), &path);
         let children: Vec<Child> = names
             .into_iter()
             .map(|name| Child::Item {
@@ -591,7 +583,6 @@ impl Builder<'_> {
             node: Some(node),
             previous_node: previous,
             previous: previous_tree,
-            previous_id,
             checkpoints: self.load_checkpoint_dirs(checkpoints),
             children: children.into_iter(),
             entries: Vec::new(),
@@ -615,12 +606,11 @@ impl Builder<'_> {
         // A listing that encodes exactly as the parent's is that very blob,
         // already in the repository (it was just loaded from it): reuse its
         // id instead of encoding, hashing and looking it up again.
-        let unchanged = frame.previous_id.filter(|_| {
-            frame
-                .previous
-                .as_ref()
-                .is_some_and(|p| p.encodes_like(&tree))
-        });
+        let unchanged = frame
+            .previous
+            .as_ref()
+            .filter(|(_, p)| p.encodes_like(&tree))
+            .map(|(id, _)| *id);
         let Some(mut node) = frame.node else {
             if tree.nodes.is_empty() {
                 return Err(Error::InvalidArgument("snapshot is empty".into()));
@@ -704,18 +694,9 @@ impl Builder<'_> {
 
     /// The parent's listing of a directory and its tree id, if the parent
     /// has one there and it could be loaded.
-    fn load_previous(
-        &mut self,
-        previous: Option<&Node>,
-        path: &Path,
-    ) -> (Option<TreeId>, Option<Tree>) {
-        let Some(subtree) = previous.filter(|n| n.is_dir()).and_then(|n| n.subtree) else {
-            return (None, None);
-        };
-        match self.load_tree(&subtree, path) {
-            Some(tree) => (Some(subtree), Some(tree)),
-            None => (None, None),
-        }
+    fn load_previous(&mut self, previous: Option<&Node>, path: &Path) -> Option<(TreeId, Tree)> {
+        let subtree = previous.filter(|n| n.is_dir())?.subtree?;
+        Some((subtree, self.load_tree(&subtree, path)?))
     }
 
     fn load_tree(&mut self, id: &TreeId, path: &Path) -> Option<Tree> {

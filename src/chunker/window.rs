@@ -78,7 +78,7 @@ impl<R: Read> Window<R> {
         let want = want.min(CAPACITY);
         while self.end - self.pos < want && !self.eof {
             let end = self.end;
-            if !matches!(Arc::get_mut(&mut self.block), Some(b) if end < b.data.len()) {
+            if Arc::get_mut(&mut self.block).is_none_or(|b| end >= b.data.len()) {
                 self.make_room(want);
             }
             let block = Arc::get_mut(&mut self.block).expect("make_room unshares the block");
@@ -100,9 +100,9 @@ impl<R: Read> Window<R> {
         let (pos, end) = (self.pos, self.end);
         self.pos = 0;
         self.end = live;
-        let reuse = matches!(Arc::get_mut(&mut self.block),
-            Some(block) if block.data.len() >= want.max(live + 1));
-        if let (true, Some(block)) = (reuse, Arc::get_mut(&mut self.block)) {
+        if let Some(block) =
+            Arc::get_mut(&mut self.block).filter(|b| b.data.len() >= want.max(live + 1))
+        {
             block.data.copy_within(pos..end, 0);
             return;
         }

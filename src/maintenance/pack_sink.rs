@@ -23,11 +23,10 @@ use std::sync::Mutex;
 use crossbeam_channel::{bounded, unbounded, Receiver, Sender};
 
 use crate::blob::{BlobHandle, BlobType};
-use crate::compression;
 use crate::error::{Error, Result};
 use crate::id::PackId;
 use crate::pack::{PackBlob, PackWriter};
-use crate::repository::Repository;
+use crate::repository::{Repository, SaveBuffers};
 
 /// Room for the blob that takes a pack past its target (a data blob is at
 /// most 8 MiB) and the header, so that a pack's buffer never grows.
@@ -232,21 +231,12 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// A blob's stored form: compressed if the repository's mode compresses and
-/// that makes it smaller, then encrypted; and its plaintext length if
-/// compressed.
+/// A blob's stored form ([`Repository::encode_blob`]) and its plaintext
+/// length if compressed.
 pub(crate) fn encode(repo: &Repository, plain: &[u8]) -> Result<(Vec<u8>, Option<u32>)> {
-    let compressed =
-        compression::compress(plain, repo.compression()).filter(|c| c.len() < plain.len());
-    match compressed {
-        Some(c) => {
-            let len = u32::try_from(plain.len()).map_err(|_| {
-                Error::InvalidArgument(format!("blob of {} bytes is too large", plain.len()))
-            })?;
-            Ok((repo.key().encrypt(&c), Some(len)))
-        }
-        None => Ok((repo.key().encrypt(plain), None)),
-    }
+    let mut buffers = SaveBuffers::default();
+    let uncompressed_length = repo.encode_blob(plain, &mut buffers)?;
+    Ok((buffers.sealed, uncompressed_length))
 }
 
 #[cfg(test)]
@@ -323,43 +313,13 @@ mod tests {
         }
     }
 
-    /// A memory backend whose pack writes fail.
-    struct NoPacks(crate::backend::MemBackend);
-
-    impl crate::backend::Backend for NoPacks {
-        fn location(&self) -> String {
-            self.0.location()
-        }
-        fn create(&self) -> Result<()> {
-            self.0.create()
-        }
-        fn list(&self, tpe: FileType) -> Result<Vec<crate::backend::FileInfo>> {
-            self.0.list(tpe)
-        }
-        fn read(&self, tpe: FileType, name: &str) -> Result<Vec<u8>> {
-            self.0.read(tpe, name)
-        }
-        fn read_range(&self, tpe: FileType, name: &str, offset: u64, len: u64) -> Result<Vec<u8>> {
-            self.0.read_range(tpe, name, offset, len)
-        }
-        fn write(&self, tpe: FileType, name: &str, data: &[u8]) -> Result<()> {
-            if tpe == FileType::Pack {
-                return Err(Error::io(name, std::io::Error::other("disk full")));
-            }
-            self.0.write(tpe, name, data)
-        }
-        fn remove(&self, tpe: FileType, name: &str) -> Result<()> {
-            self.0.remove(tpe, name)
-        }
-        fn stat(&self, tpe: FileType, name: &str) -> Result<u64> {
-            self.0.stat(tpe, name)
-        }
-    }
-
     /// A writer's error is returned, and stops the filling early.
     #[test]
     fn a_failing_writer_is_reported() {
-        let backend = std::sync::Arc::new(NoPacks(crate::backend::MemBackend::new()));
+        let backend = std::sync::Arc::new(crate::testutil::PackHook {
+            mem: std::sync::Arc::new(crate::backend::MemBackend::new()),
+            hook: |name: &str| Err(Error::io(name, std::io::Error::other("disk full"))),
+        });
         let repo = crate::testutil::repo_on(backend, 2);
         let mut added = 0;
         let got = with_background_writers(&repo, 5000, 2, |sink| -> Result<()> {

@@ -34,7 +34,7 @@ use crate::backend::{describe, Backend, FileType};
 use crate::blob::{BlobHandle, BlobType};
 use crate::chunker::{ChunkerKind, Polynomial};
 use crate::compression::{self, CompressionMode};
-use crate::crypto::{ciphertext_len, MasterKey};
+use crate::crypto::MasterKey;
 use crate::error::{Error, Result};
 use crate::format::config::Config;
 use crate::format::snapshot::Snapshot;
@@ -58,11 +58,12 @@ thread_local! {
     static BUFFERS: Cell<SaveBuffers> = const { Cell::new(SaveBuffers::new()) };
 }
 
-/// See [`BUFFERS`].
+/// A blob's compressed and encrypted forms, in buffers reused from blob to
+/// blob ([`Repository::encode_blob`]; one per saving thread: [`BUFFERS`]).
 #[derive(Default)]
-struct SaveBuffers {
-    compressed: Vec<u8>,
-    sealed: Vec<u8>,
+pub(crate) struct SaveBuffers {
+    pub(crate) compressed: Vec<u8>,
+    pub(crate) sealed: Vec<u8>,
 }
 
 impl SaveBuffers {
@@ -321,31 +322,47 @@ impl Repository {
         if self.has_blob(&handle) {
             return Ok((id, None));
         }
-        let try_compress = match self.compression {
-            CompressionMode::Auto => !looks_incompressible(data),
-            _ => true,
-        };
         let added = BUFFERS.with(|cell| {
             let mut buffers = cell.take();
-            let compressed = try_compress
-                && compression::compress_smaller(data, self.compression, &mut buffers.compressed);
-            let (plain, uncompressed_length) = if compressed {
-                (&buffers.compressed[..], Some(blob_len(data.len())?))
-            } else {
-                (data, None)
-            };
-            let stored = blob_len(ciphertext_len(plain.len()))?;
-            buffers.sealed.clear();
-            self.key.encrypt_into(plain, &mut buffers.sealed);
-            let added = self.add_to_pack(handle, &buffers.sealed, uncompressed_length);
+            let added = self
+                .encode_blob(data, &mut buffers)
+                .and_then(|uncompressed_length| {
+                    let stored = blob_len(buffers.sealed.len())?;
+                    let added = self.add_to_pack(handle, &buffers.sealed, uncompressed_length)?;
+                    Ok(added.then_some(stored))
+                });
             if buffers.sealed.capacity() <= BUFFER_KEEP
                 && buffers.compressed.capacity() <= BUFFER_KEEP
             {
                 cell.set(buffers);
             }
-            added.map(|added| added.then_some(stored))
+            added
         })?;
         Ok((id, added))
+    }
+
+    /// A blob's stored form, left in `buffers.sealed`: compressed first
+    /// (into `buffers.compressed`) if the mode compresses and that makes it
+    /// smaller, then encrypted. Returns its plaintext length if compressed.
+    pub(crate) fn encode_blob(
+        &self,
+        data: &[u8],
+        buffers: &mut SaveBuffers,
+    ) -> Result<Option<u32>> {
+        let try_compress = match self.compression {
+            CompressionMode::Auto => !looks_incompressible(data),
+            _ => true,
+        };
+        let compressed = try_compress
+            && compression::compress_smaller(data, self.compression, &mut buffers.compressed);
+        let (plain, uncompressed_length) = if compressed {
+            (&buffers.compressed[..], Some(blob_len(data.len())?))
+        } else {
+            (data, None)
+        };
+        buffers.sealed.clear();
+        self.key.encrypt_into(plain, &mut buffers.sealed);
+        Ok(uncompressed_length)
     }
 
     /// Append an encrypted blob to an open pack (writing the pack if that
