@@ -120,9 +120,9 @@ impl KdfParams {
 }
 
 /// Derive the user key for `password`: scrypt to 64 bytes, split as
-/// encryption key (32), MAC `k` (16), MAC `r` (16). The `p` lanes run one
-/// after another on this thread, reusing one `128·r·N` buffer, as restic
-/// does (see Cargo.toml for why not in parallel).
+/// encryption key (32), MAC `k` (16), MAC `r` (16). The `p` lanes run
+/// [`lanes_at_once`] at a time on threads of their own (restic runs them one
+/// after another: p = 7 is 0.33 s there, 0.2 s here on two cores).
 pub fn derive_user_key(password: &[u8], params: &KdfParams) -> Result<MasterKey> {
     params.validate()?;
     let unsupported = |reason: String| Error::Unsupported {
@@ -132,8 +132,18 @@ pub fn derive_user_key(password: &[u8], params: &KdfParams) -> Result<MasterKey>
     let scrypt_params = scrypt::Params::new(params.log_n(), params.r, params.p)
         .map_err(|e| unsupported(e.to_string()))?;
     let mut out = [0u8; 64];
-    scrypt::scrypt(password, &params.salt, &scrypt_params, &mut out)
-        .map_err(|e| unsupported(e.to_string()))?;
+    let derive = |out: &mut [u8; 64]| scrypt::scrypt(password, &params.salt, &scrypt_params, out);
+    // The crate runs the lanes on the current rayon pool: a pool of our own
+    // bounds how many tables exist at once (and its threads end with it).
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(lanes_at_once(params))
+        .thread_name(|i| format!("cairn-scrypt-{i}"))
+        .build();
+    match pool {
+        Ok(pool) => pool.install(|| derive(&mut out)),
+        Err(_) => derive(&mut out),
+    }
+    .map_err(|e| unsupported(e.to_string()))?;
 
     let mut encrypt = [0u8; 32];
     let mut mac_k = [0u8; 16];
@@ -142,6 +152,20 @@ pub fn derive_user_key(password: &[u8], params: &KdfParams) -> Result<MasterKey>
     mac_k.copy_from_slice(&out[32..48]);
     mac_r.copy_from_slice(&out[48..]);
     Ok(MasterKey::from_parts(encrypt, mac_k, mac_r))
+}
+
+/// How many lanes of `params` run at once: one per core, at most `p`, and
+/// no more tables (`128·r·N` bytes each) than [`MAX_MEMORY`] holds.
+pub fn lanes_at_once(params: &KdfParams) -> usize {
+    let table = 128u64
+        .saturating_mul(u64::from(params.r))
+        .saturating_mul(u64::from(params.n));
+    let by_memory = usize::try_from(MAX_MEMORY / table.max(1)).unwrap_or(usize::MAX);
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    cores
+        .min(by_memory)
+        .min(usize::try_from(params.p).unwrap_or(usize::MAX))
+        .max(1)
 }
 
 #[cfg(test)]
@@ -177,11 +201,26 @@ mod tests {
             "77d6576238657b203b19ca42c18a0497f16b4844e3074ae8dfdffa3fede21442\
              fcd0069ded0948f8326a753a0fc81f17e8d3e0fb2e0d3628cf35e20c38d18906"
         );
+        // p = 16: its lanes run on several threads, yet give the RFC's key.
         let key = derive_user_key(b"password", &params(1024, 8, 16, b"NaCl")).expect("derives");
         assert_eq!(
             key_bytes(&key),
             "fdbabe1c9d3472007856e7190d01e9fe7c6ad7cbc8237830e77376634b373162\
              2eaf30d92e22a3886ff109279d9830dac727afb94a83ee6d8360cbdfa2cc0640"
+        );
+    }
+
+    #[test]
+    fn lanes_run_one_per_core_within_the_memory_limit() {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        assert_eq!(lanes_at_once(&params(1 << 15, 8, 1, b"s")), 1);
+        assert_eq!(lanes_at_once(&params(1 << 15, 8, 7, b"s")), cores.min(7));
+        // 1 GiB tables: one at a time, however many lanes and cores.
+        assert_eq!(lanes_at_once(&params(1 << 20, 8, 4, b"s")), 1);
+        // 512 MiB tables: two fit.
+        assert_eq!(
+            lanes_at_once(&params(1 << 19, 8, 4, b"s")),
+            cores.clamp(1, 2)
         );
     }
 

@@ -5,6 +5,7 @@
 //! files could not be read. A closed stdout (`cairn ls | head`) is not an
 //! error.
 
+mod allocator;
 mod cli;
 mod cmd;
 mod context;
@@ -15,13 +16,6 @@ use std::process::ExitCode;
 use clap::Parser;
 
 use cli::Cli;
-
-/// mimalloc keeps freed pages for reuse: the backup and restore pipelines
-/// allocate and free megabyte buffers at a high rate, which glibc's malloc
-/// serves with fresh, zero-filled pages (page faults) and per-thread
-/// arenas that fragment.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// Exit status for "backup made, but some files were unreadable"; also used
 /// by restore/check for "finished, but with errors".
