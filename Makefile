@@ -27,6 +27,7 @@ deps:
 	command -v unzip >/dev/null || need="$$need unzip"; \
 	[ -x /usr/bin/time ] || need="$$need time"; \
 	dpkg -s libfuse3-dev >/dev/null 2>&1 || need="$$need libfuse3-dev"; \
+	[ -e /usr/share/zoneinfo/Europe/Berlin ] || need="$$need tzdata"; \
 	if [ -n "$$need" ]; then \
 	  echo "installing:$$need"; \
 	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$need; \

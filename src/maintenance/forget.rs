@@ -16,7 +16,9 @@
 //!   as Go reads them; "the latest snapshot" is the newest one that is not
 //!   in the future.
 //! - Durations step back in calendar units the way Go's `AddDate` does
-//!   (2024-03-31 minus one month is 2024-03-02), then by whole hours.
+//!   (2024-03-31 minus one month is 2024-03-02), then by whole hours. Like
+//!   Go, a time recorded with the local zone's offset is moved in the local
+//!   zone, across its daylight-saving changes.
 //!
 //! A count of [`UNLIMITED`] (`-1` on the command line, as in restic 0.16+)
 //! keeps every bucket of that kind; restic 0.14 did not have it.
@@ -25,7 +27,8 @@ use std::fmt;
 use std::str::FromStr;
 
 use chrono::{
-    DateTime, Datelike, Duration as Span, FixedOffset, NaiveDate, Offset, TimeZone, Timelike, Utc,
+    DateTime, Datelike, Duration as Span, FixedOffset, Local, NaiveDate, NaiveDateTime, Offset,
+    TimeZone, Timelike, Utc,
 };
 
 use crate::error::{Error, Result};
@@ -145,10 +148,35 @@ fn add_date(t: DateTime<FixedOffset>, years: i32, months: i32, days: i32) -> Dat
         .checked_add_signed(Span::days(i64::from(t.day()) - 1 + i64::from(days)))
         .unwrap_or(first);
     let naive = date.and_time(t.time());
-    t.offset()
+    let offset = if in_local_zone(&t) {
+        go_local_offset(naive)
+    } else {
+        *t.offset()
+    };
+    offset
         .from_local_datetime(&naive)
         .single()
-        .unwrap_or_else(|| t.offset().fix().from_utc_datetime(&naive))
+        .unwrap_or_else(|| offset.from_utc_datetime(&naive))
+}
+
+/// Whether Go reads `t` in the machine's local zone: its parser does so when
+/// the recorded offset is the one the local zone had at that instant (a
+/// zero offset, which Go writes as `Z`, stays UTC). Calendar arithmetic then
+/// follows the local zone's daylight-saving changes.
+fn in_local_zone(t: &DateTime<FixedOffset>) -> bool {
+    let offset = *t.offset();
+    offset.local_minus_utc() != 0 && Local.offset_from_utc_datetime(&t.naive_utc()).fix() == offset
+}
+
+/// The local zone's offset for the wall-clock time `wall`, chosen as Go's
+/// `time.Date` does: the offset in effect at `wall` read as UTC, unless the
+/// instant that gives lies past a zone change, then the offset there. (So a
+/// time skipped by a spring-forward change takes the old offset, a repeated
+/// autumn one the earlier.)
+fn go_local_offset(wall: NaiveDateTime) -> FixedOffset {
+    let guess = Local.offset_from_utc_datetime(&wall).fix();
+    let instant = wall - Span::seconds(i64::from(guess.local_minus_utc()));
+    Local.offset_from_utc_datetime(&instant).fix()
 }
 
 /// Which snapshots to keep. The default keeps nothing by itself: an empty

@@ -13,6 +13,7 @@
 mod common;
 
 use std::collections::BTreeSet;
+use std::path::Path;
 use std::sync::Arc;
 
 use cairn_core::backend::{Backend, LocalBackend};
@@ -216,4 +217,116 @@ fn forget_decisions_match_restic() {
     assert_eq!(left.len(), left_b.len() - 2);
     assert!(victims.iter().all(|v| !left.contains(v)));
     restic(&b, &["check"]).ok();
+}
+
+/// Berlin's offset at a UTC instant of 2024 (CET, CEST from 31 March 01:00
+/// UTC to 27 October 01:00 UTC), as `restic backup` run there records it.
+fn berlin_2024(utc: i64) -> chrono::FixedOffset {
+    const SPRING: i64 = 1_711_846_800; // 2024-03-31T01:00:00Z
+    const AUTUMN: i64 = 1_729_990_800; // 2024-10-27T01:00:00Z
+    let hours = if (SPRING..AUTUMN).contains(&utc) {
+        2
+    } else {
+        1
+    };
+    chrono::FixedOffset::east_opt(hours * 3600).unwrap()
+}
+
+/// On a machine in Europe/Berlin, restic reads times recorded with the
+/// local offset in the local zone, so `--keep-within` limits that cross a
+/// daylight-saving change move by the change. Three hosts, each a group
+/// whose latest snapshot puts a one-month limit just across a change
+/// (spring, autumn, and into the hour skipped in spring), with snapshots
+/// every ten minutes around the limit: both tools must keep the same ones.
+#[test]
+fn keep_within_across_daylight_saving_matches_restic() {
+    if !restic_or_skip("keep_within_across_daylight_saving_matches_restic") {
+        return;
+    }
+    assert!(
+        Path::new("/usr/share/zoneinfo/Europe/Berlin").exists(),
+        "this test needs the tz database (apt-get install tzdata; `make deps` does)"
+    );
+    let berlin = || RunOpts {
+        env: vec![("TZ", "Europe/Berlin".to_string())],
+        ..RunOpts::default()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    std::fs::create_dir(&src).unwrap();
+    std::fs::write(src.join("file"), b"tiny").unwrap();
+    let repo = Repo::new(dir.path().join("repo"));
+    init(Tool::Restic, &repo, 2, None);
+    let id = backup(Tool::Restic, &repo, &src, &[]);
+    let be: Arc<dyn Backend> = Arc::new(LocalBackend::new(&repo.path));
+    let r = Repository::open(be, repo.password.as_bytes(), &OpenOptions::default()).unwrap();
+    let template = r.load_snapshot(&id.parse().unwrap()).unwrap();
+    restic(&repo, &["forget", &id]).ok();
+
+    // (host, latest, start of the ten-minute series, its length), UTC.
+    let groups: [(&str, &str, &str, i64); 3] = [
+        // 30 April 12:00 CEST: a month back is 30 March 12:00 CET (11:00
+        // UTC), not 12:00 +02:00 (10:00 UTC).
+        ("spring", "2024-04-30T10:00:00Z", "2024-03-30T09:00:00Z", 19),
+        // 15 November 12:00 CET: 15 October 12:00 CEST (10:00 UTC).
+        ("autumn", "2024-11-15T11:00:00Z", "2024-10-15T09:00:00Z", 19),
+        // 30 April 02:30 CEST: 31 March 02:30 does not exist there; Go
+        // takes CET, 01:30 UTC.
+        ("gap", "2024-04-30T00:30:00Z", "2024-03-31T00:00:00Z", 19),
+    ];
+    let at = |s: &str| chrono::DateTime::parse_from_rfc3339(s).unwrap().timestamp();
+    for (host, latest, start, n) in groups {
+        let times = (0..n)
+            .map(|k| at(start) + k * 600)
+            .chain(std::iter::once(at(latest)));
+        for t in times {
+            let mut sn = template.clone();
+            let time = chrono::DateTime::from_timestamp(t, 0).unwrap();
+            sn.time = GoTime::from(time.with_timezone(&berlin_2024(t)));
+            sn.hostname = host.to_string();
+            sn.parent = None;
+            r.save_snapshot(&sn).unwrap();
+        }
+    }
+
+    let mut failures = Failures(Vec::new());
+    for case in [
+        &["--keep-within", "1m"][..],
+        &["--keep-within", "1m2h"],
+        &["--keep-within", "30d"],
+        &["--keep-within-daily", "1m"],
+        &["--keep-within-hourly", "1m", "--keep-last", "1"],
+    ] {
+        let mut args = vec!["forget", "--dry-run", "--json"];
+        args.extend_from_slice(case);
+        let theirs = canonical(
+            run_with(Tool::Restic, Some(&repo), &args, berlin())
+                .ok()
+                .json(),
+        );
+        let ours = canonical(
+            run_with(Tool::Cairn, Some(&repo), &args, berlin())
+                .ok()
+                .json(),
+        );
+        let kept = |v: &Value| -> usize {
+            v.as_array().map_or(0, |g| {
+                g.iter()
+                    .map(|g| g["keep"].as_array().map_or(0, Vec::len))
+                    .sum()
+            })
+        };
+        eprintln!(
+            "forget {} (TZ=Europe/Berlin): restic keeps {}",
+            case.join(" "),
+            kept(&theirs)
+        );
+        failures.check(theirs == ours, || {
+            format!(
+                "forget {} with TZ=Europe/Berlin: outputs differ\nrestic: {theirs}\ncairn:  {ours}",
+                case.join(" ")
+            )
+        });
+    }
+    failures.finish("keep_within_across_daylight_saving_matches_restic");
 }
