@@ -40,10 +40,29 @@ fn snapshot_ids(repo: &Repo) -> BTreeSet<String> {
         .collect()
 }
 
-/// Write ~300 synthetic snapshots of `template`'s tree.
-fn synthesize(repo: &Repo, template: &Snapshot) {
+/// A restic repository in `dir` with one real backup of a tiny tree (made
+/// at 2020-06-01 12:00), opened with `cairn_core`, and that snapshot as a
+/// template for synthetic ones.
+fn repository_with_template(dir: &Path) -> (Repo, Repository, Snapshot) {
+    let src = dir.join("src");
+    std::fs::create_dir(&src).unwrap();
+    std::fs::write(src.join("file"), b"tiny").unwrap();
+    let repo = Repo::new(dir.join("repo"));
+    init(Tool::Restic, &repo, 2, None);
+    let id = backup(
+        Tool::Restic,
+        &repo,
+        &src,
+        &["--time", "2020-06-01 12:00:00"],
+    );
     let be: Arc<dyn Backend> = Arc::new(LocalBackend::new(&repo.path));
     let r = Repository::open(be, repo.password.as_bytes(), &OpenOptions::default()).unwrap();
+    let template = r.load_snapshot(&id.parse().unwrap()).unwrap();
+    (repo, r, template)
+}
+
+/// Write ~300 synthetic snapshots of `template`'s tree.
+fn synthesize(r: &Repository, template: &Snapshot) {
     let mut rng = Rng::new(0x5eed);
     let hosts = ["alpha", "beta", "gamma"];
     let paths: [&[&str]; 3] = [&["/data"], &["/home/ann", "/etc"], &["/srv/www"]];
@@ -87,21 +106,8 @@ fn forget_decisions_match_restic() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let src = dir.path().join("src");
-    std::fs::create_dir(&src).unwrap();
-    std::fs::write(src.join("file"), b"tiny").unwrap();
-    let repo = Repo::new(dir.path().join("repo"));
-    init(Tool::Restic, &repo, 2, None);
-    let id = backup(
-        Tool::Restic,
-        &repo,
-        &src,
-        &["--time", "2020-06-01 12:00:00"],
-    );
-    let be: Arc<dyn Backend> = Arc::new(LocalBackend::new(&repo.path));
-    let r = Repository::open(be, repo.password.as_bytes(), &OpenOptions::default()).unwrap();
-    let template = r.load_snapshot(&id.parse().unwrap()).unwrap();
-    synthesize(&repo, &template);
+    let (repo, r, template) = repository_with_template(dir.path());
+    synthesize(&r, &template);
 
     let cases: &[&[&str]] = &[
         &["--keep-last", "5"],
@@ -252,16 +258,7 @@ fn keep_within_across_daylight_saving_matches_restic() {
         ..RunOpts::default()
     };
     let dir = tempfile::tempdir().unwrap();
-    let src = dir.path().join("src");
-    std::fs::create_dir(&src).unwrap();
-    std::fs::write(src.join("file"), b"tiny").unwrap();
-    let repo = Repo::new(dir.path().join("repo"));
-    init(Tool::Restic, &repo, 2, None);
-    let id = backup(Tool::Restic, &repo, &src, &[]);
-    let be: Arc<dyn Backend> = Arc::new(LocalBackend::new(&repo.path));
-    let r = Repository::open(be, repo.password.as_bytes(), &OpenOptions::default()).unwrap();
-    let template = r.load_snapshot(&id.parse().unwrap()).unwrap();
-    restic(&repo, &["forget", &id]).ok();
+    let (repo, r, template) = repository_with_template(dir.path());
 
     // (host, latest, start of the ten-minute series, its length), UTC.
     let groups: [(&str, &str, &str, i64); 3] = [
