@@ -282,7 +282,9 @@ impl<'a> Archiver<'a> {
         let (built, counts, own_checkpoint) = std::thread::scope(|scope| {
             if !self.opts.no_scan {
                 let (targets, selector, stop) = (&target_tree, &selector, &stop);
-                scope.spawn(move || scan::scan(targets, selector, progress, stop));
+                pipeline::spawn_named(scope, "cairn-scan", move || {
+                    scan::scan(targets, selector, progress, stop)
+                });
             }
             let shared = Shared {
                 blobs: &blobs,

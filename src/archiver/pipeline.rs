@@ -333,6 +333,18 @@ impl PendingFile {
     }
 }
 
+/// `scope.spawn` with a thread name (seen in `top -H`, `perf`, panics).
+pub(super) fn spawn_named<'scope, 'env, T: Send + 'scope>(
+    scope: &'scope Scope<'scope, 'env>,
+    name: &str,
+    f: impl FnOnce() -> T + Send + 'scope,
+) {
+    std::thread::Builder::new()
+        .name(name.to_string())
+        .spawn_scoped(scope, f)
+        .unwrap_or_else(|e| panic!("cannot start thread {name}: {e}"));
+}
+
 struct ReadJob {
     path: PathBuf,
     source: Source,
@@ -373,14 +385,18 @@ impl FileSaver {
         for _ in 0..savers {
             let rx = blob_rx.clone();
             let budget = Arc::clone(&budget);
-            scope.spawn(move || save_chunks(shared, rx, &budget));
+            spawn_named(scope, "cairn-save", move || {
+                save_chunks(shared, rx, &budget)
+            });
         }
         for slot in 0..readers {
             let rx = job_rx.clone();
             let tx = blob_tx.clone();
             let budget = Arc::clone(&budget);
             let blocks = Arc::clone(&blocks);
-            scope.spawn(move || read_files(shared, cfg, slot, rx, tx, &budget, blocks));
+            spawn_named(scope, "cairn-read", move || {
+                read_files(shared, cfg, slot, rx, tx, &budget, blocks)
+            });
         }
         FileSaver { jobs }
     }
