@@ -73,7 +73,7 @@ pub struct MountOptions {
     pub tree_cache_size: u64,
     /// Read-ahead window in bytes for sequential reads (0: off).
     pub readahead: u64,
-    /// Threads fetching read-ahead blobs.
+    /// Threads fetching read-ahead blobs (each holds one read in flight).
     pub readahead_threads: usize,
     /// Threads serving FUSE requests.
     pub fuse_threads: usize,
@@ -99,7 +99,10 @@ impl Default for MountOptions {
             cache_size: 512 << 20,
             tree_cache_size: 64 << 20,
             readahead: 32 << 20,
-            readahead_threads: cpus.clamp(2, 8),
+            // Read-ahead threads mostly wait for the disk: more of them
+            // than cores keep more reads in flight (a cold 2 GiB file on
+            // these 2-core VMs: 750 MB/s with 2, 930-1000 MB/s with 4-8).
+            readahead_threads: (2 * cpus).clamp(4, 16),
             fuse_threads: cpus.clamp(2, 8),
             reload_interval: Duration::from_secs(5),
             history: true,
