@@ -8,6 +8,9 @@
 //! a chunk's length before queueing it and savers
 //! [`release`](ByteBudget::release) it once the chunk is saved.
 //!
+//! The pipeline also counts files with one: the large files being read at
+//! once, one unit each.
+//!
 //! Invariant: a chunk is always admitted when nothing is outstanding, so a
 //! chunk larger than the whole budget still passes (alone), and a waiting
 //! reader always has a saver working for it: it waits only while some

@@ -47,6 +47,10 @@ pub const AVG_SIZE: usize = 1024 * 1024;
 /// No chunk is longer than this.
 pub const MAX_SIZE: usize = 8 * 1024 * 1024;
 
+/// Inputs known to be shorter than this are read into a block of their own,
+/// sized exactly, instead of a pooled [`MAX_SIZE`]-sized one.
+pub const SMALL_INPUT: usize = 256 * 1024;
+
 /// Which chunking algorithm to use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ChunkerKind {

@@ -17,11 +17,7 @@ use std::io::{self, ErrorKind, Read};
 use std::sync::Arc;
 
 use super::block::{Block, BlockPool, Chunk};
-use super::MAX_SIZE;
-
-/// Inputs known to be shorter than this get a block of their own, sized
-/// exactly.
-const SMALL_INPUT: usize = 256 * 1024;
+use super::{MAX_SIZE, SMALL_INPUT};
 /// Size of a pool block: a whole maximal chunk plus room to read ahead.
 pub(super) const CAPACITY: usize = MAX_SIZE + MAX_SIZE / 4;
 
