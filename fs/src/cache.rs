@@ -232,6 +232,11 @@ impl BlobCache {
         }
     }
 
+    /// The blob's plaintext if it is cached; never loads it.
+    pub fn peek(&self, id: &BlobId) -> Option<BlobData> {
+        self.cache.get(id)
+    }
+
     /// True if the blob is cached (for read-ahead bookkeeping and tests).
     pub fn contains(&self, id: &BlobId) -> bool {
         self.cache.contains_key(id)

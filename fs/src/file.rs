@@ -9,7 +9,7 @@
 //! Read-ahead: while reads stream forward (each starts near the furthest
 //! point read so far; the kernel's own read-ahead sends several requests at
 //! once, so they may arrive out of order), the blobs up to `window` bytes
-//! past the read are handed to a [`Prefetcher`] in jobs of about
+//! past the read are handed to a [`Prefetcher`](crate::prefetch::Prefetcher) in jobs of about
 //! [`JOB_BYTES`]; its threads load each job with batched pack reads into
 //! the cache. The frontier advances in whole jobs, so neighbouring blobs of
 //! a pack are fetched with one request. The blobs a read itself needs are
@@ -29,10 +29,9 @@ use std::sync::Arc;
 
 use cairn_core::format::tree::Node;
 use cairn_core::BlobId;
-use crossbeam_channel::Sender;
 use parking_lot::Mutex;
 
-use crate::cache::{BlobCache, BlobData};
+use crate::cache::BlobData;
 use crate::error::{FsError, FsResult};
 
 /// Target size of one read-ahead job (one batched load).
@@ -322,57 +321,6 @@ impl OpenFile {
         gone.sort_unstable();
         gone.dedup();
         gone
-    }
-}
-
-/// Threads that load read-ahead jobs into the cache.
-pub struct Prefetcher {
-    tx: Option<Sender<Vec<BlobId>>>,
-    threads: Vec<std::thread::JoinHandle<()>>,
-}
-
-impl Prefetcher {
-    /// Start `threads` workers filling `cache` (0: read-ahead disabled).
-    pub fn new(cache: Arc<BlobCache>, threads: usize) -> Self {
-        let (tx, rx) = crossbeam_channel::unbounded::<Vec<BlobId>>();
-        let threads = (0..threads)
-            .filter_map(|i| {
-                let (rx, cache) = (rx.clone(), cache.clone());
-                std::thread::Builder::new()
-                    .name(format!("cairn-readahead-{i}"))
-                    .spawn(move || {
-                        for job in rx {
-                            // Skips what is cached or in flight; errors are
-                            // logged, readers meet them again.
-                            cache.load_many(&job);
-                        }
-                    })
-                    .ok()
-            })
-            .collect::<Vec<_>>();
-        Prefetcher {
-            tx: (!threads.is_empty()).then_some(tx),
-            threads,
-        }
-    }
-
-    /// Queue read-ahead jobs.
-    pub fn fetch(&self, jobs: Vec<Vec<BlobId>>) {
-        let Some(tx) = &self.tx else { return };
-        for job in jobs {
-            if tx.send(job).is_err() {
-                return;
-            }
-        }
-    }
-}
-
-impl Drop for Prefetcher {
-    fn drop(&mut self) {
-        self.tx = None;
-        for t in self.threads.drain(..) {
-            let _ = t.join();
-        }
     }
 }
 

@@ -25,10 +25,11 @@ use parking_lot::{Mutex, RwLock};
 use crate::attr::{self, Owner};
 use crate::cache::BlobCache;
 use crate::error::{FsError, FsResult};
-use crate::file::{OpenFile, Prefetcher, ReadData};
+use crate::file::{OpenFile, ReadData};
 use crate::history::{self, HistItem, HistSources};
 use crate::inode::{find_child, sorted, Child, Entry, Ino, InodeTable, Kind, NodeRef};
 use crate::layout::LATEST;
+use crate::prefetch::{FileAhead, Job, PageCacheSlot, Prefetcher};
 use crate::trees::{TreeAhead, TreeCache};
 use crate::view::ViewState;
 use crate::MountOptions;
@@ -75,6 +76,9 @@ pub struct ReadLayer {
     tree_ahead: TreeAhead,
     blobs: Arc<BlobCache>,
     prefetch: Prefetcher,
+    /// Where read-ahead pushes whole small files (the FUSE session plugs
+    /// the kernel in).
+    page_cache: PageCacheSlot,
     pub(crate) state: Mutex<ViewState>,
     /// When the made-up tree last changed: the times of made-up
     /// directories, so the kernel's directory cache notices new snapshots.
@@ -85,7 +89,8 @@ impl ReadLayer {
     /// Build the layer and load the snapshot list once.
     pub fn new(repo: Arc<Repository>, opts: MountOptions) -> FsResult<Self> {
         let blobs = Arc::new(BlobCache::new(repo.clone(), opts.cache_size));
-        let prefetch = Prefetcher::new(blobs.clone(), opts.readahead_threads);
+        let page_cache = PageCacheSlot::default();
+        let prefetch = Prefetcher::new(blobs.clone(), page_cache.clone(), opts.readahead_threads);
         let started = GoTime::now();
         let trees = Arc::new(TreeCache::new(repo.clone(), opts.tree_cache_size));
         let layer = ReadLayer {
@@ -102,6 +107,7 @@ impl ReadLayer {
             opts,
             blobs,
             prefetch,
+            page_cache,
             state: Mutex::new(ViewState::default()),
             listing_time: RwLock::new(started),
         };
@@ -112,6 +118,12 @@ impl ReadLayer {
     /// The blob cache (for statistics and tests).
     pub fn blob_cache(&self) -> &BlobCache {
         &self.blobs
+    }
+
+    /// The slot for the kernel's page cache: plug it in (once) to have
+    /// read-ahead push small files there.
+    pub fn page_cache_slot(&self) -> PageCacheSlot {
+        self.page_cache.clone()
     }
 
     /// Wait until the trees queued for read-ahead so far are loaded (for
@@ -613,24 +625,29 @@ impl ReadLayer {
             return;
         };
         let mut jobs = Vec::new();
-        let mut job = Vec::new();
+        let mut job = Job::default();
         let mut bytes = 0u64;
         for c in &children {
             let Kind::Node { node, .. } = &c.kind else {
                 continue;
             };
             // Big files get their own read-ahead once read.
-            if node.is_dir() || node.size > SIBLING_MAX_FILE {
+            if !node.is_file() || node.size > SIBLING_MAX_FILE {
                 continue;
             }
-            job.extend_from_slice(node.content());
+            job.blobs.extend_from_slice(node.content());
+            job.files.push(FileAhead {
+                ino: c.ino,
+                content: node.content().to_vec(),
+                size: node.size,
+            });
             bytes += node.size;
             if bytes >= crate::file::JOB_BYTES {
                 jobs.push(std::mem::take(&mut job));
                 bytes = 0;
             }
         }
-        if !job.is_empty() {
+        if !job.blobs.is_empty() {
             jobs.push(job);
         }
         self.prefetch.fetch(jobs);
@@ -642,7 +659,7 @@ impl ReadLayer {
     pub fn read(&self, ino: Ino, offset: u64, size: u32) -> FsResult<ReadData> {
         let file = self.open_file(&*self.entry(ino)?)?;
         let ahead = file.readahead(offset, size, self.opts.readahead);
-        self.prefetch.fetch(ahead.jobs);
+        self.prefetch.fetch(ahead.jobs.into_iter().map(Job::from));
         let data = file.read(offset, size, |id| self.blobs.get(id));
         self.blobs.evict(&ahead.behind);
         data

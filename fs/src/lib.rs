@@ -38,6 +38,7 @@ pub mod history;
 pub mod inode;
 pub mod layer;
 pub mod layout;
+pub mod prefetch;
 mod session;
 pub mod timefmt;
 pub mod trees;

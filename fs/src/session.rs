@@ -7,14 +7,16 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use cairn_core::repository::Repository;
-use fuser::{Config, MountOption, Session, SessionACL, SessionUnmounter};
+use fuser::{Config, INodeNo, MountOption, Notifier, Session, SessionACL, SessionUnmounter};
 use parking_lot::Mutex;
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
 use crate::adapter::Adapter;
 use crate::error::FsError;
+use crate::inode::Ino;
 use crate::layer::ReadLayer;
+use crate::prefetch::PageCache;
 use crate::MountOptions;
 
 /// Why a mount could not be set up or served.
@@ -157,6 +159,7 @@ pub fn mount(
     config.clone_fd = true;
 
     let layer = ReadLayer::new(repo, opts)?;
+    let page_cache = layer.page_cache_slot();
     // When the session ends because someone else unmounted (`fusermount3
     // -u`), fuser would try to unmount again and warn; taking the mount out
     // first (its unmount then fails quietly) keeps the exit clean.
@@ -181,6 +184,7 @@ pub fn mount(
             },
         })?;
     *taker.lock() = Some(session.unmount_callable());
+    let _ = page_cache.set(Arc::new(KernelPageCache(session.notifier())));
     let mut unmounter = session.unmount_callable();
     let server = std::thread::Builder::new()
         .name("cairn-fuse".into())
@@ -216,6 +220,16 @@ pub fn mount(
             what: "serving the mount".into(),
             source: std::io::Error::other("the FUSE session thread panicked"),
         }),
+    }
+}
+
+/// The kernel's page cache of this mount, filled with FUSE's
+/// `notify_store`.
+struct KernelPageCache(Notifier);
+
+impl PageCache for KernelPageCache {
+    fn store(&self, ino: Ino, data: &[u8]) -> bool {
+        self.0.store(INodeNo(ino.0), 0, data).is_ok()
     }
 }
 

@@ -6,7 +6,7 @@
 use std::collections::HashSet;
 use std::ffi::OsStr;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use cairn_core::backend::{Backend, FileType as RepoFile, MemBackend, Observed, Op};
@@ -16,6 +16,7 @@ use cairn_core::format::time::GoTime;
 use cairn_core::format::tree::{ExtendedAttribute, Node, NodeType, Tree};
 use cairn_core::repository::{InitOptions, Repository};
 use cairn_core::{BlobType, TreeId};
+use cairn_fs::prefetch::PageCache;
 use cairn_fs::{Ino, MountOptions, ReadLayer};
 use fuser::FileType;
 
@@ -637,4 +638,74 @@ fn streaming_a_big_file_drops_what_it_passed() {
     // Reading the start again loads it again.
     let again = l.read(big, 0, 1000).unwrap();
     assert_eq!(again.to_vec(), chunks[0][..1000]);
+}
+
+/// Records what read-ahead offers the kernel's page cache; refuses one
+/// inode, as the kernel does for inodes it no longer holds.
+#[derive(Default)]
+struct RecordingPageCache {
+    stored: Mutex<Vec<(Ino, Vec<u8>)>>,
+    refuse: Mutex<Option<Ino>>,
+}
+
+impl PageCache for RecordingPageCache {
+    fn store(&self, ino: Ino, data: &[u8]) -> bool {
+        if *self.refuse.lock().unwrap() == Some(ino) {
+            return false;
+        }
+        self.stored.lock().unwrap().push((ino, data.to_vec()));
+        true
+    }
+}
+
+#[test]
+fn small_files_read_in_order_are_offered_whole_to_the_page_cache() {
+    let (_, repo) = counting_repo();
+    let mut root = Tree::new();
+    let mut contents = Vec::new();
+    for i in 0..40u8 {
+        // Mostly one blob; every fifth file two, one file empty.
+        let chunks = match i {
+            7 => vec![],
+            _ if i % 5 == 0 => vec![data(i, 3000), data(i + 100, 1000)],
+            _ => vec![data(i, 500 + 100 * usize::from(i))],
+        };
+        contents.push(chunks.concat());
+        root.insert(file(&repo, &format!("f{i:02}"), &chunks))
+            .unwrap();
+    }
+    // Neither directories nor big files are offered.
+    root.insert(file(&repo, "zbig", &[data(1, 2 << 20)]))
+        .unwrap();
+    let root = repo.save_tree(&root).unwrap();
+    repo.flush().unwrap();
+    snapshot(&repo, root, "2024-01-01T10:00:00Z", "h");
+    let l = ReadLayer::new(Arc::new(repo), MountOptions::default()).unwrap();
+    let page_cache = Arc::new(RecordingPageCache::default());
+    let dir = "snapshots/2024-01-01T10:00:00Z";
+    let inos: Vec<Ino> = (0..40)
+        .map(|i| lookup(&l, &format!("{dir}/f{i:02}")))
+        .collect();
+    *page_cache.refuse.lock().unwrap() = Some(inos[3]);
+    let plugged: Arc<dyn PageCache> = page_cache.clone();
+    assert!(l.page_cache_slot().set(plugged).is_ok());
+
+    // Reading f00 then f01 in order starts sibling read-ahead.
+    assert_eq!(read_all(&l, inos[0]), contents[0]);
+    assert_eq!(read_all(&l, inos[1]), contents[1]);
+    // f02..f33 (one batch), but not the empty f07 nor the refused f03.
+    let expected = 32 - 2;
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while page_cache.stored.lock().unwrap().len() < expected {
+        assert!(std::time::Instant::now() < deadline, "read-ahead stalled");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    std::thread::sleep(Duration::from_millis(50));
+    let stored = page_cache.stored.lock().unwrap();
+    assert_eq!(stored.len(), expected);
+    for (ino, bytes) in stored.iter() {
+        let i = inos.iter().position(|x| x == ino).expect("a listed file");
+        assert!((2..34).contains(&i) && i != 3 && i != 7, "f{i:02} offered");
+        assert_eq!(bytes, &contents[i], "f{i:02}'s content");
+    }
 }
