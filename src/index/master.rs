@@ -52,16 +52,19 @@ impl MasterIndex {
     /// Record every blob listed by an index file. Locations already known
     /// (e.g. a pack listed by two index files) are not added twice.
     pub fn add_index_file(&mut self, file: &IndexFile) {
+        let (mut data, mut tree) = (Vec::new(), Vec::new());
         for pack in &file.packs {
             let number = self.pack_number(pack.id);
             for b in &pack.blobs {
-                self.insert(
-                    b.tpe,
-                    b.id,
-                    location(number, b.offset, b.length, b.uncompressed_length),
-                );
+                let loc = location(number, b.offset, b.length, b.uncompressed_length);
+                match b.tpe {
+                    BlobType::Data => data.push((b.id, loc)),
+                    BlobType::Tree => tree.push((b.id, loc)),
+                }
             }
         }
+        self.data.extend(data);
+        self.tree.extend(tree);
     }
 
     /// The first known location of a blob.
