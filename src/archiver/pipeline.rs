@@ -8,8 +8,8 @@
 //! ```
 //!
 //! - Both queues are bounded, so memory stays bounded whatever the tree:
-//!   at most `32 × readers` files (paths, not open files) wait to be read
-//!   and `2 × savers` chunks (≤ 8 MiB each, and at most 6 MiB per saver
+//!   at most 32 files per reader thread (paths, not open files) wait to be
+//!   read and `2 × savers` chunks (≤ 8 MiB each, and at most 6 MiB per saver
 //!   in all, queued or being saved: [`ByteBudget`]) wait to be saved, plus
 //!   the open packs. Chunks are not copies but ranges of the 10 MiB block
 //!   a reader read them into ([`Chunk`]): a block returns to the readers'
