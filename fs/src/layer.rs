@@ -29,7 +29,7 @@ use crate::file::{OpenFile, ReadData};
 use crate::history::{self, HistItem, HistSources};
 use crate::inode::{find_child, sorted, Child, Entry, Ino, InodeTable, Kind, NodeRef};
 use crate::layout::LATEST;
-use crate::prefetch::{FileAhead, Job, PageCacheSlot, Prefetcher};
+use crate::prefetch::{Job, PageCacheSlot, Prefetcher};
 use crate::trees::{TreeAhead, TreeCache};
 use crate::view::ViewState;
 use crate::MountOptions;
@@ -635,12 +635,10 @@ impl ReadLayer {
             if !node.is_file() || node.size > SIBLING_MAX_FILE {
                 continue;
             }
-            job.blobs.extend_from_slice(node.content());
-            job.files.push(FileAhead {
-                ino: c.ino,
-                content: node.content().to_vec(),
-                size: node.size,
-            });
+            if node.size == 0 {
+                continue;
+            }
+            job.add_file(c.ino, node.content(), node.size);
             bytes += node.size;
             if bytes >= crate::file::JOB_BYTES {
                 jobs.push(std::mem::take(&mut job));

@@ -18,6 +18,7 @@
 //! which may wait for blob loads but never for a push, and a worker pushes
 //! only after its own loads are published. So there is no cycle.
 
+use std::ops::Range;
 use std::sync::{Arc, OnceLock};
 
 use cairn_core::BlobId;
@@ -36,11 +37,12 @@ pub trait PageCache: Send + Sync {
 /// layer is built before it; kernel-free tests plug in their own).
 pub type PageCacheSlot = Arc<OnceLock<Arc<dyn PageCache>>>;
 
-/// A small file whose content a job loads.
+/// A small file whose content a job loads: its blobs are
+/// `job.blobs[blobs]`.
 #[derive(Clone, Debug)]
 pub struct FileAhead {
     pub ino: Ino,
-    pub content: Vec<BlobId>,
+    pub blobs: Range<usize>,
     pub size: u64,
 }
 
@@ -50,6 +52,19 @@ pub struct Job {
     pub blobs: Vec<BlobId>,
     /// Files to push to the page cache once `blobs` are loaded.
     pub files: Vec<FileAhead>,
+}
+
+impl Job {
+    /// Add a non-empty small file made of `content`, to be pushed.
+    pub fn add_file(&mut self, ino: Ino, content: &[BlobId], size: u64) {
+        let start = self.blobs.len();
+        self.blobs.extend_from_slice(content);
+        self.files.push(FileAhead {
+            ino,
+            blobs: start..self.blobs.len(),
+            size,
+        });
+    }
 }
 
 impl From<Vec<BlobId>> for Job {
@@ -84,7 +99,7 @@ impl Prefetcher {
                             cache.load_many(&job.blobs);
                             if let Some(page_cache) = page_cache.get() {
                                 for file in &job.files {
-                                    push(&cache, page_cache.as_ref(), file);
+                                    push(&cache, page_cache.as_ref(), &job.blobs, file);
                                 }
                             }
                         }
@@ -122,12 +137,11 @@ impl Drop for Prefetcher {
 /// and add up to its size (a blob that failed to load, or a node whose size
 /// disagrees with its blobs, is left to the normal read path and its
 /// errors).
-fn push(cache: &BlobCache, page_cache: &dyn PageCache, file: &FileAhead) {
-    if file.size == 0 {
+fn push(cache: &BlobCache, page_cache: &dyn PageCache, ids: &[BlobId], file: &FileAhead) {
+    let Some(ids) = ids.get(file.blobs.clone()) else {
         return;
-    }
-    let Some(blobs) = file
-        .content
+    };
+    let Some(blobs) = ids
         .iter()
         .map(|id| cache.peek(id))
         .collect::<Option<Vec<_>>>()

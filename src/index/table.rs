@@ -132,11 +132,14 @@ impl BlobTable {
         // Stable: equal ids keep their order in the batch.
         slots.sort_by_key(|s| s.id);
         let mut kept = Vec::with_capacity(slots.len());
-        let mut seen = HashSet::new();
         for group in slots.chunk_by(|a, b| a.id == b.id) {
             let recorded = self.sorted_range(&group[0].id);
-            seen.clear();
-            seen.extend(recorded.iter().map(|s| s.loc));
+            if let ([one], []) = (group, recorded) {
+                // The usual case: a blob seen once, and new.
+                kept.push(*one);
+                continue;
+            }
+            let mut seen: HashSet<Location> = recorded.iter().map(|s| s.loc).collect();
             // `insert` returns whether the location was new.
             kept.extend(group.iter().filter(|s| seen.insert(s.loc)));
         }
