@@ -4,6 +4,7 @@
 pub mod config;
 mod gojson;
 pub mod index;
+mod index_split;
 pub mod key;
 pub mod lock;
 pub mod snapshot;

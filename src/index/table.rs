@@ -23,12 +23,18 @@
 //!   found is the first one inserted.
 //! - No two slots are identical (same id and same location).
 
+use std::cmp::Ordering;
 use std::collections::{HashMap, HashSet};
+
+use rayon::slice::ParallelSliceMut;
 
 use crate::id::BlobId;
 
 /// Below this many pending slots, never bother merging.
 const MIN_PENDING: usize = 4096;
+
+/// A batch of at least this many slots is sorted on every core.
+const PARALLEL_SORT: usize = 1 << 15;
 
 /// A blob's location, with the pack as a number into the index's pack list.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -130,21 +136,42 @@ impl BlobTable {
             .map(|(id, loc)| Slot { id, loc })
             .collect();
         // Stable: equal ids keep their order in the batch.
-        slots.sort_by_key(|s| s.id);
-        let mut kept = Vec::with_capacity(slots.len());
-        for group in slots.chunk_by(|a, b| a.id == b.id) {
-            let recorded = self.sorted_range(&group[0].id);
-            if let ([one], []) = (group, recorded) {
-                // The usual case: a blob seen once, and new.
-                kept.push(*one);
-                continue;
-            }
-            let mut seen: HashSet<Location> = recorded.iter().map(|s| s.loc).collect();
-            // `insert` returns whether the location was new.
-            kept.extend(group.iter().filter(|s| seen.insert(s.loc)));
+        if slots.len() >= PARALLEL_SORT {
+            slots.par_sort_by(by_id);
+        } else {
+            slots.sort_by(by_id);
         }
-        self.pending = kept;
-        self.merge_pending();
+        // Drop, in place, the slots already recorded or repeated.
+        let mut kept = 0;
+        let mut start = 0;
+        while start < slots.len() {
+            let id = slots[start].id;
+            let end = start + slots[start..].iter().take_while(|s| s.id == id).count();
+            let recorded = self.sorted_range(&id);
+            if end == start + 1 && recorded.is_empty() {
+                // The usual case: a blob seen once, and new.
+                slots[kept] = slots[start];
+                kept += 1;
+            } else {
+                let mut seen: HashSet<Location> = recorded.iter().map(|s| s.loc).collect();
+                for i in start..end {
+                    // `insert` returns whether the location was new.
+                    if seen.insert(slots[i].loc) {
+                        slots[kept] = slots[i];
+                        kept += 1;
+                    }
+                }
+            }
+            start = end;
+        }
+        slots.truncate(kept);
+        if self.sorted.is_empty() {
+            self.sorted = slots;
+            self.rebuild_fanout();
+        } else {
+            self.pending = slots;
+            self.merge_pending();
+        }
     }
 
     /// Every (id, location), sorted part first; ids of the sorted part in
@@ -204,7 +231,7 @@ impl BlobTable {
         if self.pending.is_empty() {
             return;
         }
-        self.pending.sort_by_key(|s| s.id);
+        self.pending.sort_by(by_id);
         let (n, p) = (self.sorted.len(), self.pending.len());
         // Grow to the final length; the placeholders are all overwritten.
         self.sorted.extend_from_slice(&self.pending);
@@ -224,6 +251,13 @@ impl BlobTable {
         self.pending_dups = 0;
         self.rebuild_fanout();
     }
+}
+
+/// Slots in blob id order. Ids are hashes, so the leading eight bytes,
+/// compared as one number, almost always decide.
+fn by_id(a: &Slot, b: &Slot) -> Ordering {
+    let lead = |s: &Slot| u64::from_be_bytes(s.id.0 .0[..8].try_into().unwrap_or_default());
+    lead(a).cmp(&lead(b)).then_with(|| a.id.cmp(&b.id))
 }
 
 /// The leading `bits` bits (at most 16) of an id.

@@ -12,7 +12,6 @@ use std::collections::{HashMap, HashSet};
 use crate::backend::FileType;
 use crate::blob::{BlobHandle, BlobType};
 use crate::error::{Error, Result};
-use crate::format::index::IndexFile;
 use crate::format::tree::{NodeType, Tree};
 use crate::id::{Id, IndexId, PackId, SnapshotId, TreeId};
 use crate::pack::PackBlob;
@@ -60,12 +59,7 @@ pub fn repair_index(
         parallel::map(
             threads,
             old_ids.clone(),
-            |id| {
-                (
-                    id,
-                    repo.load_json::<IndexFile>(FileType::Index, &id.to_hex()),
-                )
-            },
+            |id| (id, repo.load_index_file(&id)),
             |(id, res)| match res {
                 Ok(file) => files.push(file),
                 Err(e) => report.bad_index_files.push((id, e)),

@@ -37,6 +37,7 @@ use crate::compression::{self, CompressionMode};
 use crate::crypto::MasterKey;
 use crate::error::{Error, Result};
 use crate::format::config::Config;
+use crate::format::index::IndexFile;
 use crate::format::snapshot::Snapshot;
 use crate::format::tree::Tree;
 use crate::format::RepoFile;
@@ -155,7 +156,7 @@ impl Repository {
     /// decoded according to restic's leading-byte rule.
     pub fn load_unpacked(&self, tpe: FileType, name: &str) -> Result<Vec<u8>> {
         let what = describe(tpe, name);
-        let data = self.backend.read(tpe, name)?;
+        let mut data = self.backend.read(tpe, name)?;
         if tpe != FileType::Config {
             let actual = Id::hash(&data);
             if actual.to_hex() != name {
@@ -168,11 +169,11 @@ impl Repository {
         }
         let plain = self
             .key
-            .decrypt(&data)
+            .decrypt_in_slice(&mut data)
             .map_err(|_| Error::MacMismatch(what.clone()))?;
         match tpe {
-            FileType::Config | FileType::Key => Ok(plain),
-            _ => compression::decode_unpacked(&plain, MAX_UNPACKED_SIZE)
+            FileType::Config | FileType::Key => Ok(plain.to_vec()),
+            _ => compression::decode_unpacked(plain, MAX_UNPACKED_SIZE)
                 .map_err(|e| Error::corrupt(what, e)),
         }
     }
@@ -259,11 +260,24 @@ impl Repository {
     }
 
     /// The index files currently in the repository (id and contents).
-    pub fn load_index_files(&self) -> Result<Vec<(IndexId, crate::format::index::IndexFile)>> {
+    pub fn load_index_files(&self) -> Result<Vec<(IndexId, IndexFile)>> {
         self.list_ids(FileType::Index)?
             .into_iter()
-            .map(|id| Ok((IndexId(id), self.load_json(FileType::Index, &id.to_hex())?)))
+            .map(|id| Ok((IndexId(id), self.load_index_file(&IndexId(id))?)))
             .collect()
+    }
+
+    /// Load, verify and parse one index file; a large one is parsed on
+    /// every core.
+    pub fn load_index_file(&self, id: &IndexId) -> Result<IndexFile> {
+        let name = id.to_hex();
+        let plain = self.load_unpacked(FileType::Index, &name)?;
+        IndexFile::from_json_parallel(&plain).map_err(|e| match e {
+            Error::Corrupt { reason, .. } => {
+                Error::corrupt(describe(FileType::Index, &name), reason)
+            }
+            other => other,
+        })
     }
 
     /// Where a blob is stored, if the index knows it.

@@ -20,7 +20,6 @@ use crate::crypto::kdf::KdfParams;
 use crate::crypto::MasterKey;
 use crate::error::{Error, Result};
 use crate::format::config::Config;
-use crate::format::index::IndexFile;
 use crate::format::key::KeyFile;
 use crate::id::{Id, IndexId, KeyId};
 use crate::index::MasterIndex;
@@ -161,7 +160,7 @@ impl Repository {
         parallel::map(
             threads,
             ids.clone(),
-            |id| self.load_json::<IndexFile>(FileType::Index, &id.to_hex()),
+            |id| self.load_index_file(&id),
             |loaded| match loaded {
                 Ok(file) if first_error.is_none() => index.add_index_file(&file),
                 Ok(_) => {}

@@ -301,7 +301,7 @@ fn load_index(repo: &Repository, threads: usize, rec: &mut Recorder<'_>) -> Resu
 fn load_index_file(repo: &Repository, id: &IndexId) -> Result<(IndexFile, bool)> {
     let plain = repo.load_unpacked(FileType::Index, &id.to_hex())?;
     let old_format = plain.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[');
-    let file = IndexFile::from_json(&plain).map_err(|e| match e {
+    let file = IndexFile::from_json_parallel(&plain).map_err(|e| match e {
         Error::Corrupt { reason, .. } => Error::corrupt(format!("index {id}"), reason),
         other => other,
     })?;

@@ -30,6 +30,8 @@ use super::super::plan::{Plan, Stored};
 pub(super) const MAX_RUN: u64 = 4 << 20;
 /// Largest gap of unneeded bytes read over to join two blobs in one read.
 pub(super) const MAX_GAP: u64 = 256 << 10;
+/// A read that writes more than this many bytes is done first.
+const HEAVY: u64 = 4 * MAX_RUN;
 
 /// One place a blob's plaintext goes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -241,7 +243,34 @@ pub(super) fn build(plan: &Plan, todo: &[Todo]) -> Schedule {
         }
     }
     schedule.reads = reads(&schedule.jobs, &schedule.blobs);
+    heavy_first(&mut schedule);
     schedule
+}
+
+/// Move the reads with far more to write than a read holds (a blob written
+/// to many places: a file of zeros, a file copied many times) to the front,
+/// in their order. Taken last, such a read keeps one worker writing while
+/// the others have run out of work; taken first, it overlaps with the rest.
+fn heavy_first(schedule: &mut Schedule) {
+    let reads = std::mem::take(&mut schedule.reads);
+    let (heavy, light): (Vec<RangeRead>, Vec<RangeRead>) = reads
+        .into_iter()
+        .partition(|read| write_cost(schedule, read) > HEAVY);
+    schedule.reads = heavy;
+    schedule.reads.extend(light);
+}
+
+/// Plaintext bytes a read's blobs are written as, over all their targets.
+fn write_cost(schedule: &Schedule, read: &RangeRead) -> u64 {
+    schedule
+        .read_blobs(read)
+        .iter()
+        .map(|b| {
+            let plain =
+                crate::pack::header::plaintext_len(b.stored.length, b.stored.uncompressed_length);
+            u64::from(plain).saturating_mul(b.targets.len() as u64)
+        })
+        .sum()
 }
 
 /// Every job's [`runs`], as ranged reads in job order.
@@ -382,6 +411,38 @@ mod tests {
             ]
         );
         assert!(reads(&[], &blobs).is_empty());
+    }
+
+    #[test]
+    fn reads_with_far_more_to_write_come_first() {
+        let pack = |n: u8| PackId(Id::hash(&[n]));
+        let target = |file| Target { file, offset: 0 };
+        // Three packs of one blob each; the last pack's 8 MiB blob goes to
+        // three files (24 MiB to write), the middle one's to two (16 MiB:
+        // not more than `HEAVY`).
+        let mut shared = blob(0, 8 << 20);
+        shared.targets = 0..3;
+        let mut twice = blob(0, 8 << 20);
+        twice.targets = 3..5;
+        let mut once = blob(0, 100);
+        once.targets = 5..6;
+        let mut schedule = Schedule {
+            jobs: (0..3)
+                .map(|n| PackJob {
+                    pack: pack(n),
+                    blobs: usize::from(n)..usize::from(n) + 1,
+                })
+                .collect(),
+            blobs: vec![once, twice, shared],
+            targets: (0..6).map(target).collect(),
+            ..Schedule::default()
+        };
+        schedule.reads = reads(&schedule.jobs, &schedule.blobs);
+        let plain = (8 << 20) - CIPHERTEXT_OVERHEAD as u64;
+        assert_eq!(write_cost(&schedule, &schedule.reads[2]), 3 * plain);
+        heavy_first(&mut schedule);
+        let order: Vec<usize> = schedule.reads.iter().map(|r| r.job).collect();
+        assert_eq!(order, vec![2, 0, 1]);
     }
 
     #[test]
