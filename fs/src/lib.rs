@@ -99,11 +99,12 @@ impl Default for MountOptions {
             default_permissions: true,
             cache_size: 512 << 20,
             tree_cache_size: 64 << 20,
-            readahead: 32 << 20,
+            readahead: 64 << 20,
             // Read-ahead threads mostly wait for the disk: more of them
             // than cores keep more reads in flight (a cold 2 GiB file on
-            // these 2-core VMs: 750 MB/s with 2, 930-1000 MB/s with 4-8).
-            readahead_threads: (2 * cpus).clamp(4, 16),
+            // these 2-core VMs: 750 MB/s with 2, 930-1000 MB/s with 4,
+            // about 5% more with 8 and a 64 MiB window).
+            readahead_threads: (2 * cpus).clamp(8, 16),
             fuse_threads: cpus.clamp(2, 8),
             reload_interval: Duration::from_secs(5),
             history: true,

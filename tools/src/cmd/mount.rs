@@ -101,7 +101,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<()> {
     }
     // Tree cache: an eighth of the data cache, at least 16 MiB.
     opts.tree_cache_size = (opts.cache_size / 8).max(16 << 20);
-    opts.readahead = (opts.cache_size / 4).min(32 << 20);
+    opts.readahead = (opts.cache_size / 4).min(64 << 20);
 
     let opened = ctx.open_indexed()?;
     let (repo, _lock) = (Arc::new(opened.repo), opened.lock);
