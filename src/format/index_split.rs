@@ -56,12 +56,20 @@ pub(super) fn parse(data: &[u8], threads: usize) -> Option<IndexFile> {
                 let end = cuts.get(i).copied().unwrap_or(array.len());
                 let piece = &array[start..end];
                 let (open, close) = (i > 0, i < cuts.len());
-                scope.spawn(move || parse_piece(piece, open, close))
+                let parse = move || parse_piece(piece, open, close);
+                // No thread to be had: parse it here, after the others
+                // started.
+                thread::Builder::new()
+                    .spawn_scoped(scope, parse)
+                    .map_err(|_| parse)
             })
             .collect();
         workers
             .into_iter()
-            .map(|w| w.join().ok().flatten())
+            .map(|w| match w {
+                Ok(thread) => thread.join().ok().flatten(),
+                Err(parse) => parse(),
+            })
             .collect()
     });
     let mut packs = Vec::new();
