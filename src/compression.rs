@@ -177,9 +177,10 @@ pub fn decompress(data: &[u8], max_len: usize) -> Result<Vec<u8>> {
 /// The content size `data` declares, if it is exactly one zstd frame and
 /// its header carries the size (restic's encoder always writes it).
 fn declared_len(data: &[u8]) -> Option<usize> {
-    let whole = zstd::zstd_safe::find_frame_compressed_size(data).ok()? == data.len();
-    let len = zstd::zstd_safe::get_frame_content_size(data).ok()??;
-    whole.then(|| usize::try_from(len).ok()).flatten()
+    if zstd::zstd_safe::find_frame_compressed_size(data).ok()? != data.len() {
+        return None;
+    }
+    usize::try_from(zstd::zstd_safe::get_frame_content_size(data).ok()??).ok()
 }
 
 /// Decompress a blob whose plaintext length is known (from the index) into
@@ -458,6 +459,30 @@ mod tests {
         assert!(decompress_into(&[], 5, &mut out).is_err());
         decompress_into(&c, data.len(), &mut out).unwrap();
         assert_eq!(out, data);
+    }
+
+    #[test]
+    fn a_frame_whose_header_lies_about_its_size_is_refused() {
+        // One frame, single segment, a one-byte declared content size,
+        // then one last raw block of 100 bytes.
+        let frame = |declared: u8| {
+            let mut f = vec![0x28, 0xb5, 0x2f, 0xfd, 0x20, declared];
+            let header = (100u32 << 3) | 1;
+            f.extend_from_slice(&header.to_le_bytes()[..3]);
+            f.extend(std::iter::repeat_n(7u8, 100));
+            f
+        };
+        assert_eq!(declared_len(&frame(100)), Some(100));
+        assert_eq!(decompress(&frame(100), 1000).unwrap(), vec![7u8; 100]);
+        for lie in [99, 101, 0, 255] {
+            let err = decompress(&frame(lie), 1000).unwrap_err();
+            assert!(matches!(err, Error::Corrupt { .. }), "{lie}: {err}");
+        }
+        // Two frames are not taken at their first header's word.
+        let mut two = frame(100);
+        two.extend(frame(100));
+        assert_eq!(declared_len(&two), None);
+        assert_eq!(decompress(&two, 1000).unwrap(), vec![7u8; 200]);
     }
 
     #[test]
